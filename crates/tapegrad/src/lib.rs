@@ -1,0 +1,7 @@
+//! tapegrad: reverse-mode automatic differentiation on n-d tensors, with a
+//! neural-network front-end. This facade re-exports the workspace's crates.
+
+pub use eval;
+pub use nn;
+pub use optim;
+pub use tensor_core;

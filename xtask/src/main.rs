@@ -1,0 +1,84 @@
+//! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
+//!
+//! - `ci`: everything CI checks: format, clippy (warnings are errors), the test
+//!   suite under cargo-nextest, doc tests, and the API docs with warnings as errors.
+//! - `docs`: build the API docs with warnings as errors.
+//!
+//! It uses only `std`, so it builds in seconds on a fresh machine.
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "ci" => ci(),
+        "docs" => docs(),
+        "test" => tests(),
+        _ => {
+            eprintln!("usage: cargo xtask <ci|docs|test>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(step) => {
+            eprintln!("xtask: step failed: {step}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one step, printing its command line and wall time.
+fn run(name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    eprintln!("==> {name}: {program} {}", args.join(" "));
+    let start = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .map_err(|e| format!("{name}: could not start {program}: {e}"))?;
+    eprintln!("<== {name}: {:.1}s", start.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{name} ({status})"))
+    }
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn ci() -> Result<(), String> {
+    let cargo = cargo();
+    run("format", &cargo, &["fmt", "--all", "--", "--check"], &[])?;
+    run(
+        "clippy",
+        &cargo,
+        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[],
+    )?;
+    tests()?;
+    docs()
+}
+
+fn tests() -> Result<(), String> {
+    let cargo = cargo();
+    run(
+        "tests",
+        &cargo,
+        &["nextest", "run", "--workspace", "--no-fail-fast"],
+        &[],
+    )?;
+    run("doc tests", &cargo, &["test", "--workspace", "--doc"], &[])
+}
+
+fn docs() -> Result<(), String> {
+    run(
+        "docs",
+        &cargo(),
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )
+}
