@@ -1,1 +1,48 @@
-//! placeholder
+//! # tensor-core: n-d tensors and a reverse-mode autodiff tape
+//!
+//! Tensors of `f32` or `f64` ([`Tensor`]) with NumPy broadcasting, matmul on a fast
+//! GEMM kernel, reductions, movement and indexing ops, and stable softmax. Every op
+//! on a tensor that requires a gradient records itself on this thread's tape;
+//! [`Tensor::backward`] walks the tape in reverse and returns a [`Gradients`] store.
+//!
+//! Gradient rules are written with the same differentiable ops, so with
+//! [`BackwardOptions::create_graph`] gradients can be differentiated again:
+//!
+//! ```
+//! use tensor_core::{BackwardOptions, Tensor};
+//! // f(x) = x³;  f'(x) = 3x² = 12 and f''(x) = 6x = 12 at x = 2.
+//! let x = Tensor::<f64>::scalar(2.0).requires_grad();
+//! let y = x.powi(3);
+//! let g = y.backward_with(BackwardOptions { create_graph: true, ..Default::default() })?;
+//! let dx = g.wrt(&x)?.clone();
+//! assert_eq!(dx.item()?, 12.0);
+//! let gg = dx.backward()?;
+//! assert_eq!(gg.wrt(&x)?.item()?, 12.0);
+//! # Ok::<(), tensor_core::Error>(())
+//! ```
+//!
+//! Start with [`Tensor`], then [`tape`] for how recording works, [`gradcheck`] to
+//! verify a gradient, and [`functional`] for losses.
+
+pub mod element;
+pub mod error;
+pub mod functional;
+pub mod gradcheck;
+pub mod inspect;
+mod kernels;
+mod ops;
+pub mod shape;
+#[cfg(feature = "proptest")]
+pub mod strategies;
+pub mod tape;
+mod tensor;
+
+pub use element::Element;
+pub use error::{Error, Phase, Result};
+pub use ops::Indices;
+pub use shape::{Axes, Shape};
+pub use tape::{
+    BackwardOptions, GradRule, GradVec, Gradients, NoGradGuard, NodeRef, Parameter, is_grad_enabled, no_grad,
+    reset_tape, set_detect_anomaly, tape_len,
+};
+pub use tensor::Tensor;

@@ -1,0 +1,113 @@
+//! Raw loops over buffers, shared by the ops. Nothing here knows about the tape.
+//! Large elementwise loops run on rayon in fixed-size chunks, so results are
+//! identical for any thread count.
+
+use crate::element::Element;
+use crate::shape::{broadcast_strides, contiguous_strides, walk2};
+use rayon::prelude::*;
+
+/// Below this many elements a loop stays on one thread: spawning costs more.
+pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 15;
+const CHUNK: usize = 1 << 13;
+
+pub(crate) fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
+    if x.len() >= PARALLEL_THRESHOLD {
+        let mut out = vec![T::zero(); x.len()];
+        out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, i)| {
+            o.iter_mut().zip(i).for_each(|(o, &v)| *o = f(v));
+        });
+        out
+    } else {
+        x.iter().map(|&v| f(v)).collect()
+    }
+}
+
+/// `f(a, b)` elementwise where `a` and `b` broadcast to `out_shape`.
+pub(crate) fn zip_broadcast<T: Element>(
+    a: &[T],
+    a_shape: &[usize],
+    b: &[T],
+    b_shape: &[usize],
+    out_shape: &[usize],
+    f: impl Fn(T, T) -> T + Sync + Send,
+) -> Vec<T> {
+    if a_shape == b_shape {
+        if a.len() >= PARALLEL_THRESHOLD {
+            let mut out = vec![T::zero(); a.len()];
+            out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(
+                |(o, (x, y))| {
+                    for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                        *o = f(x, y);
+                    }
+                },
+            );
+            return out;
+        }
+        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+    }
+    if b.len() == 1 && a_shape.len() >= b_shape.len() {
+        let y = b[0];
+        return map(a, |x| f(x, y));
+    }
+    if a.len() == 1 && b_shape.len() >= a_shape.len() {
+        let x = a[0];
+        return map(b, |y| f(x, y));
+    }
+    let sa = broadcast_strides(a_shape, out_shape);
+    let sb = broadcast_strides(b_shape, out_shape);
+    let mut out = Vec::with_capacity(crate::shape::numel(out_shape));
+    walk2(out_shape, &sa, &sb, |ia, ib| out.push(f(a[ia], b[ib])));
+    out
+}
+
+/// Reads `x` (shape `from`) as the broadcast shape `to`, materialised.
+pub(crate) fn broadcast_copy<T: Element>(x: &[T], from: &[usize], to: &[usize]) -> Vec<T> {
+    let sx = broadcast_strides(from, to);
+    let zeros = vec![0; to.len()];
+    let mut out = Vec::with_capacity(crate::shape::numel(to));
+    walk2(to, &sx, &zeros, |i, _| out.push(x[i]));
+    out
+}
+
+/// Reduces `x` over the axes where `mask` is true, combining with `f` from `init`.
+/// The output has keep-dims shape. Accumulation order is row-major, so results are
+/// deterministic.
+pub(crate) fn reduce<T: Element>(
+    x: &[T],
+    shape: &[usize],
+    mask: &[bool],
+    init: T,
+    f: impl Fn(T, T) -> T,
+) -> Vec<T> {
+    let out_shape: Vec<usize> = shape.iter().zip(mask).map(|(&d, &m)| if m { 1 } else { d }).collect();
+    let out_len = crate::shape::numel(&out_shape);
+    let mut out = vec![init; out_len];
+    if x.is_empty() {
+        return out;
+    }
+    // Fast path: reducing exactly the trailing axes is a reduction of contiguous rows.
+    let first_reduced = mask.iter().position(|&m| m).unwrap_or(mask.len());
+    if mask[first_reduced..].iter().all(|&m| m) {
+        let row = x.len() / out_len.max(1);
+        for (o, chunk) in out.iter_mut().zip(x.chunks(row.max(1))) {
+            *o = chunk.iter().fold(init, |acc, &v| f(acc, v));
+        }
+        return out;
+    }
+    let own = contiguous_strides(shape);
+    let out_strides = contiguous_strides(&out_shape);
+    let so: Vec<usize> = out_strides.iter().zip(mask).map(|(&s, &m)| if m { 0 } else { s }).collect();
+    walk2(shape, &own, &so, |ix, io| out[io] = f(out[io], x[ix]));
+    out
+}
+
+/// Copies `x` with its axes permuted: output axis `i` is input axis `perm[i]`.
+pub(crate) fn permute<T: Element>(x: &[T], shape: &[usize], perm: &[usize]) -> Vec<T> {
+    let own = contiguous_strides(shape);
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
+    let zeros = vec![0; perm.len()];
+    let mut out = Vec::with_capacity(x.len());
+    walk2(&out_shape, &strides, &zeros, |i, _| out.push(x[i]));
+    out
+}

@@ -1,0 +1,131 @@
+//! Elementwise binary ops with NumPy broadcasting, and their scalar forms. Rules
+//! return gradients of the output's shape; the engine sums them back to each input.
+
+use super::{one, two};
+use crate::element::Element;
+use crate::error::Result;
+use crate::kernels;
+use crate::shape::broadcast_shapes;
+use crate::tensor::Tensor;
+
+impl<T: Element> Tensor<T> {
+    /// `f(a, b)` elementwise with broadcasting, not recorded.
+    pub(crate) fn zip_with(
+        &self,
+        other: &Tensor<T>,
+        op: &'static str,
+        f: impl Fn(T, T) -> T + Sync + Send,
+    ) -> Result<Tensor<T>> {
+        let shape = broadcast_shapes(op, &self.shape, &other.shape)?;
+        let data = kernels::zip_broadcast(&self.data, &self.shape, &other.data, &other.shape, &shape, f);
+        Ok(Tensor::from_parts(data, shape))
+    }
+
+    /// `self + other`, broadcasting. Gradient: `dy` to each input.
+    pub fn add(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let y = self.zip_with(other, "add", |a, b| a + b)?;
+        Ok(Tensor::record("add", &[self, other], y, |dy, _, _| Ok(two(dy.clone(), dy.clone()))))
+    }
+
+    /// `self − other`, broadcasting. Gradient: `dy`, `−dy`.
+    pub fn sub(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let y = self.zip_with(other, "sub", |a, b| a - b)?;
+        Ok(Tensor::record("sub", &[self, other], y, |dy, _, _| Ok(two(dy.clone(), dy.neg()))))
+    }
+
+    /// `self · other` elementwise, broadcasting. Gradient: `dy·b`, `dy·a`.
+    pub fn mul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let y = self.zip_with(other, "mul", |a, b| a * b)?;
+        Ok(Tensor::record("mul", &[self, other], y, |dy, x, _| Ok(two(dy.mul(&x[1])?, dy.mul(&x[0])?))))
+    }
+
+    /// `self / other` elementwise, broadcasting. Gradient: `dy/b`, `−dy·y/b`.
+    pub fn div(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let y = self.zip_with(other, "div", |a, b| a / b)?;
+        Ok(Tensor::record("div", &[self, other], y, |dy, x, y| {
+            Ok(two(dy.div(&x[1])?, dy.mul(y)?.div(&x[1])?.neg()))
+        }))
+    }
+
+    /// `self ^ other` elementwise, broadcasting. Gradient: `dy·b·a^(b−1)` and
+    /// `dy·y·ln a`, where `ln a` is taken as 0 at `a = 0` (as PyTorch) so `0^b` with a
+    /// constant exponent does not give NaN.
+    pub fn pow(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let y = self.zip_with(other, "pow", |a, b| a.powf(b))?;
+        Ok(Tensor::record("pow", &[self, other], y, |dy, x, y| {
+            let (a, b) = (&x[0], &x[1]);
+            let da = dy.mul(b)?.mul(&a.pow(&b.add_scalar(T::from_f64(-1.0)))?)?;
+            let is_zero = a.eq_scalar(T::zero());
+            let safe_ln = Tensor::where_cond(&is_zero, &Tensor::scalar(T::zero()), &a.ln())?;
+            let db = dy.mul(y)?.mul(&safe_ln)?;
+            Ok(two(da, db))
+        }))
+    }
+
+    /// Elementwise maximum, broadcasting. Ties split the gradient evenly between the
+    /// two inputs (as `torch.maximum`).
+    pub fn maximum(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let y = self.zip_with(other, "maximum", |a, b| if a >= b || a.is_nan() { a } else { b })?;
+        Ok(Tensor::record("maximum", &[self, other], y, |dy, x, _| {
+            let half = T::from_f64(0.5);
+            let share_a = x[0].zip_with(&x[1], "maximum", move |a, b| {
+                if a > b {
+                    T::one()
+                } else if a == b {
+                    half
+                } else {
+                    T::zero()
+                }
+            })?;
+            let share_b = share_a.map(|s| T::one() - s);
+            Ok(two(dy.mul(&share_a)?, dy.mul(&share_b)?))
+        }))
+    }
+
+    /// Elementwise minimum, broadcasting. Ties split the gradient evenly.
+    pub fn minimum(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let y = self.zip_with(other, "minimum", |a, b| if a <= b || a.is_nan() { a } else { b })?;
+        Ok(Tensor::record("minimum", &[self, other], y, |dy, x, _| {
+            let half = T::from_f64(0.5);
+            let share_a = x[0].zip_with(&x[1], "minimum", move |a, b| {
+                if a < b {
+                    T::one()
+                } else if a == b {
+                    half
+                } else {
+                    T::zero()
+                }
+            })?;
+            let share_b = share_a.map(|s| T::one() - s);
+            Ok(two(dy.mul(&share_a)?, dy.mul(&share_b)?))
+        }))
+    }
+
+    /// `self + c`. Gradient: `dy`.
+    pub fn add_scalar(&self, c: T) -> Tensor<T> {
+        let y = self.map(move |a| a + c);
+        self.record_unary("add_scalar", y, |dy, _, _| Ok(dy.clone()))
+    }
+
+    /// `self · c`. Gradient: `dy·c`.
+    pub fn mul_scalar(&self, c: T) -> Tensor<T> {
+        let y = self.map(move |a| a * c);
+        Tensor::record("mul_scalar", &[self], y, move |dy, _, _| Ok(one(dy.mul_scalar(c))))
+    }
+
+    /// `self / c` (as `self · (1/c)`).
+    pub fn div_scalar(&self, c: T) -> Tensor<T> {
+        self.mul_scalar(T::one() / c)
+    }
+
+    /// `c − self`.
+    pub fn rsub_scalar(&self, c: T) -> Tensor<T> {
+        self.neg().add_scalar(c)
+    }
+
+    /// `self²` (as `self · self`).
+    pub fn square(&self) -> Tensor<T> {
+        // Same shapes always broadcast.
+        self.powi(2)
+    }
+}
