@@ -5,3 +5,5 @@
 pub mod closed_form;
 /// Polynomial feature maps (scikit-learn's term order) for closed-form curve fitting.
 pub mod poly;
+/// Safetensors weight files of named `f32`/`f64` arrays: atomic save, checked load, spec check.
+pub mod weights_file;
