@@ -167,16 +167,26 @@ impl ConfusionMatrix {
     ///
     /// # Errors
     /// [`EvalError::Empty`], [`EvalError::LengthMismatch`],
-    /// [`EvalError::InvalidNumClasses`] for `num_classes == 0`, and
+    /// [`EvalError::InvalidNumClasses`] for `num_classes == 0` (or so large that
+    /// the `k × k` table cannot be allocated), and
     /// [`EvalError::LabelOutOfRange`] for a label `>= num_classes`.
     pub fn new(y_true: &[usize], y_pred: &[usize], num_classes: usize) -> Result<Self> {
-        const OP: &str = "confusion_matrix";
-        validate::non_empty(OP, y_true.len())?;
-        validate::same_len(OP, ("y_true", y_true.len()), ("y_pred", y_pred.len()))?;
-        validate::num_classes_positive(OP, num_classes)?;
-        validate::labels_in_range(OP, y_true, num_classes)?;
-        validate::labels_in_range(OP, y_pred, num_classes)?;
-        let mut counts = vec![0; num_classes * num_classes];
+        Self::counted("confusion_matrix", y_true, y_pred, num_classes)
+    }
+
+    /// [`ConfusionMatrix::new`] with errors naming `op`, the metric the caller asked for.
+    pub(crate) fn counted(
+        op: &'static str,
+        y_true: &[usize],
+        y_pred: &[usize],
+        num_classes: usize,
+    ) -> Result<Self> {
+        validate::non_empty(op, y_true.len())?;
+        validate::same_len(op, ("y_true", y_true.len()), ("y_pred", y_pred.len()))?;
+        validate::num_classes_positive(op, num_classes)?;
+        validate::labels_in_range(op, y_true, num_classes)?;
+        validate::labels_in_range(op, y_pred, num_classes)?;
+        let mut counts = validate::square_table(op, num_classes)?;
         for (&t, &p) in y_true.iter().zip(y_pred) {
             counts[t * num_classes + p] += 1;
         }
@@ -193,7 +203,11 @@ impl ConfusionMatrix {
     pub fn from_counts(num_classes: usize, counts: Vec<usize>) -> Result<Self> {
         const OP: &str = "ConfusionMatrix::from_counts";
         validate::num_classes_positive(OP, num_classes)?;
-        validate::same_len(OP, ("num_classes²", num_classes * num_classes), ("counts", counts.len()))?;
+        validate::same_len(
+            OP,
+            ("num_classes²", num_classes.saturating_mul(num_classes)),
+            ("counts", counts.len()),
+        )?;
         if counts.iter().all(|&c| c == 0) {
             return Err(EvalError::Empty { op: OP });
         }
@@ -306,6 +320,19 @@ impl ConfusionMatrix {
             .collect()
     }
 
+    /// Scores of the counts pooled over all classes (Σ TP, Σ predicted, Σ true).
+    pub(crate) fn micro(&self, beta: f64, zero_division: ZeroDivision) -> ClassScores {
+        let pooled = (0..self.num_classes).map(|c| self.class_counts(c)).fold(
+            ClassCounts { true_positives: 0.0, predicted: 0.0, actual: 0.0 },
+            |sum, c| ClassCounts {
+                true_positives: sum.true_positives + c.true_positives,
+                predicted: sum.predicted + c.predicted,
+                actual: sum.actual + c.actual,
+            },
+        );
+        pooled.scores(beta, zero_division, self.total())
+    }
+
     /// The macro (unweighted) or support-weighted mean of per-class scores.
     pub(crate) fn averaged(&self, per_class: &[ClassScores], weighted: bool) -> ClassScores {
         let weights: Vec<f64> = per_class.iter().map(|s| s.support as f64).collect();
@@ -334,20 +361,9 @@ impl ConfusionMatrix {
     pub fn scores(&self, average: Average, beta: f64, zero_division: ZeroDivision) -> Result<ClassScores> {
         const OP: &str = "scores";
         check_beta(OP, beta)?;
-        let total = self.total();
         match average {
             Average::Binary { positive } => self.class_scores(positive, beta, zero_division),
-            Average::Micro => {
-                let pooled = (0..self.num_classes).map(|c| self.class_counts(c)).fold(
-                    ClassCounts { true_positives: 0.0, predicted: 0.0, actual: 0.0 },
-                    |sum, c| ClassCounts {
-                        true_positives: sum.true_positives + c.true_positives,
-                        predicted: sum.predicted + c.predicted,
-                        actual: sum.actual + c.actual,
-                    },
-                );
-                Ok(pooled.scores(beta, zero_division, total))
-            }
+            Average::Micro => Ok(self.micro(beta, zero_division)),
             Average::Macro | Average::Weighted => {
                 let per_class = self.per_class(beta, zero_division);
                 Ok(self.averaged(&per_class, average == Average::Weighted))
@@ -444,18 +460,18 @@ pub fn accuracy(y_true: &[usize], y_pred: &[usize]) -> Result<f64> {
 /// # Errors
 /// As [`ConfusionMatrix::new`].
 pub fn balanced_accuracy(y_true: &[usize], y_pred: &[usize], num_classes: usize) -> Result<f64> {
-    Ok(ConfusionMatrix::new(y_true, y_pred, num_classes)?.balanced_accuracy())
+    Ok(ConfusionMatrix::counted("balanced_accuracy", y_true, y_pred, num_classes)?.balanced_accuracy())
 }
 
 /// The binary scores of class 1 against class 0 with the default zero-division
 /// policy; labels must be 0 or 1.
 fn binary_scores(op: &'static str, y_true: &[usize], y_pred: &[usize], beta: f64) -> Result<ClassScores> {
-    validate::non_empty(op, y_true.len())?;
-    validate::same_len(op, ("y_true", y_true.len()), ("y_pred", y_pred.len()))?;
-    validate::labels_in_range(op, y_true, 2)?;
-    validate::labels_in_range(op, y_pred, 2)?;
     check_beta(op, beta)?;
-    ConfusionMatrix::new(y_true, y_pred, 2)?.scores(Average::Binary { positive: 1 }, beta, ZeroDivision::Zero)
+    ConfusionMatrix::counted(op, y_true, y_pred, 2)?.scores(
+        Average::Binary { positive: 1 },
+        beta,
+        ZeroDivision::Zero,
+    )
 }
 
 /// Binary precision `TP / (TP + FP)` of class 1 (labels 0/1); 0 when nothing is

@@ -68,11 +68,17 @@ impl CostMatrix {
     /// rate `1 − accuracy`.
     ///
     /// # Errors
-    /// [`EvalError::InvalidNumClasses`] for `num_classes = 0`.
+    /// [`EvalError::InvalidNumClasses`] for `num_classes = 0` or a class count
+    /// whose `k × k` matrix does not fit in memory.
     pub fn zero_one(num_classes: usize) -> Result<Self> {
-        let costs = (0..num_classes.saturating_mul(num_classes))
-            .map(|i| if i / num_classes == i % num_classes { 0.0 } else { 1.0 })
-            .collect();
+        const OP: &str = "CostMatrix::zero_one";
+        validate::num_classes_positive(OP, num_classes)?;
+        let mut costs: Vec<f64> = validate::square_table(OP, num_classes)?;
+        for (i, cost) in costs.iter_mut().enumerate() {
+            if i / num_classes != i % num_classes {
+                *cost = 1.0;
+            }
+        }
         Self::new(num_classes, costs)
     }
 
@@ -134,7 +140,7 @@ impl CostMatrix {
 /// # Errors
 /// As [`ConfusionMatrix::new`] with the cost matrix's class count.
 pub fn expected_cost(y_true: &[usize], y_pred: &[usize], cost: &CostMatrix) -> Result<f64> {
-    let confusion = ConfusionMatrix::new(y_true, y_pred, cost.num_classes)?;
+    let confusion = ConfusionMatrix::counted("expected_cost", y_true, y_pred, cost.num_classes)?;
     confusion_expected_cost(&confusion, cost)
 }
 

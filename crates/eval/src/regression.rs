@@ -29,7 +29,11 @@ fn mean(values: impl Iterator<Item = f64>, n: usize) -> f64 {
 /// [`EvalError::Empty`], [`EvalError::LengthMismatch`], [`EvalError::NotANumber`]
 /// and [`EvalError::NonFinite`].
 pub fn mse<T: Float>(y_true: &[T], y_pred: &[T]) -> Result<f64> {
-    let (t, p) = pair("mse", y_true, y_pred)?;
+    mean_squared_error("mse", y_true, y_pred)
+}
+
+fn mean_squared_error<T: Float>(op: &'static str, y_true: &[T], y_pred: &[T]) -> Result<f64> {
+    let (t, p) = pair(op, y_true, y_pred)?;
     Ok(mean(t.iter().zip(&p).map(|(t, p)| (t - p) * (t - p)), t.len()))
 }
 
@@ -38,7 +42,7 @@ pub fn mse<T: Float>(y_true: &[T], y_pred: &[T]) -> Result<f64> {
 /// # Errors
 /// As [`mse`].
 pub fn rmse<T: Float>(y_true: &[T], y_pred: &[T]) -> Result<f64> {
-    mse(y_true, y_pred).map(f64::sqrt)
+    mean_squared_error("rmse", y_true, y_pred).map(f64::sqrt)
 }
 
 /// Mean absolute error `(1/n) Σ |y − ŷ|` (seed eq. 17).

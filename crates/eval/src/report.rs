@@ -143,5 +143,8 @@ pub fn classification_report(
     y_pred: &[usize],
     num_classes: usize,
 ) -> Result<ClassificationReport> {
-    Ok(ClassificationReport::new(&ConfusionMatrix::new(y_true, y_pred, num_classes)?, ZeroDivision::Zero))
+    Ok(ClassificationReport::new(
+        &ConfusionMatrix::counted("classification_report", y_true, y_pred, num_classes)?,
+        ZeroDivision::Zero,
+    ))
 }

@@ -3,7 +3,7 @@
 
 use num_traits::Float;
 
-use crate::confusion::{Average, ConfusionMatrix, ZeroDivision};
+use crate::confusion::{ConfusionMatrix, ZeroDivision};
 use crate::error::{EvalError, Result};
 use crate::log_loss::{log_loss, log_loss_binary};
 use crate::regression::{mae, mape, mse, r2};
@@ -59,7 +59,12 @@ impl ClassificationSummary {
     /// # Errors
     /// As [`ConfusionMatrix::new`].
     pub fn new(y_true: &[usize], y_pred: &[usize], num_classes: usize) -> Result<Self> {
-        Ok(Self::from_confusion(&ConfusionMatrix::new(y_true, y_pred, num_classes)?))
+        Ok(Self::from_confusion(&ConfusionMatrix::counted(
+            "ClassificationSummary",
+            y_true,
+            y_pred,
+            num_classes,
+        )?))
     }
 
     /// The label metrics and the log loss of `probabilities`.
@@ -97,16 +102,13 @@ impl ClassificationSummary {
         let per_class = confusion.per_class(1.0, zero);
         let macro_avg = confusion.averaged(&per_class, false);
         let weighted = confusion.averaged(&per_class, true);
-        // β = 1 and a non-binary average cannot fail; fall back to NaN rather
-        // than panic should that ever change.
-        let f1_micro = confusion.f1(Average::Micro, zero).unwrap_or(f64::NAN);
         Self {
             accuracy: confusion.accuracy(),
             balanced_accuracy: confusion.balanced_accuracy(),
             precision_macro: macro_avg.precision,
             recall_macro: macro_avg.recall,
             f1_macro: macro_avg.f_score,
-            f1_micro,
+            f1_micro: confusion.micro(1.0, zero).f_score,
             f1_weighted: weighted.f_score,
             log_loss: None,
         }

@@ -34,6 +34,22 @@ pub(crate) fn num_classes_positive(op: &'static str, num_classes: usize) -> Resu
     }
 }
 
+/// A zero-filled `num_classes × num_classes` table, or
+/// [`EvalError::InvalidNumClasses`] when it cannot be allocated (a class count
+/// from user input must not abort the process).
+pub(crate) fn square_table<T: Clone + Default>(op: &'static str, num_classes: usize) -> Result<Vec<T>> {
+    let too_many = |_| EvalError::InvalidNumClasses {
+        op,
+        num_classes,
+        reason: "a num_classes × num_classes table does not fit in memory",
+    };
+    let cells = num_classes.checked_mul(num_classes).ok_or(()).map_err(too_many)?;
+    let mut table = Vec::new();
+    table.try_reserve_exact(cells).map_err(|_| too_many(()))?;
+    table.resize(cells, T::default());
+    Ok(table)
+}
+
 /// Fails with [`EvalError::LabelOutOfRange`] at the first label `>= num_classes`.
 pub(crate) fn labels_in_range(op: &'static str, labels: &[usize], num_classes: usize) -> Result<()> {
     match labels.iter().position(|&label| label >= num_classes) {
