@@ -223,7 +223,7 @@ impl AdamCore {
                     Some(max_buffer) => {
                         let v_max = &mut max_buffer[i];
                         // `torch.maximum` propagates NaN; `Float::max` would drop it.
-                        if !(*v_max >= *v) {
+                        if *v > *v_max || v.is_nan() {
                             *v_max = *v;
                         }
                         *v_max

@@ -71,7 +71,7 @@ pub fn clip_grad_norm_with<T: Float, G: AsMut<[T]>>(
 ) -> Result<f64> {
     const OP: &str = "clip_grad_norm";
     check_norm_type(OP, norm_type)?;
-    if !(max_norm >= 0.0) {
+    if max_norm.is_nan() || max_norm < 0.0 {
         return Err(OptimError::InvalidClip {
             op: OP,
             name: "max_norm",
@@ -109,7 +109,7 @@ pub fn clip_grad_norm_with<T: Float, G: AsMut<[T]>>(
 /// # Errors
 /// [`OptimError::InvalidClip`] when `clip_value` is NaN or negative.
 pub fn clip_grad_value<T: Float, G: AsMut<[T]>>(grads: &mut [G], clip_value: f64) -> Result<()> {
-    if !(clip_value >= 0.0) {
+    if clip_value.is_nan() || clip_value < 0.0 {
         return Err(OptimError::InvalidClip {
             op: "clip_grad_value",
             name: "clip_value",

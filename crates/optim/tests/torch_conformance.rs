@@ -353,3 +353,33 @@ fn every_schedule_matches_pytorch() {
     }
     println!("schedules: largest relative deviation from PyTorch {:.3e} at {}", worst.relative, worst.where_);
 }
+
+/// A fixture naming an optimizer this crate does not know must fail, not be skipped.
+#[test]
+#[should_panic(expected = "unknown optimizer kind")]
+fn unknown_optimizer_kind_fails_loudly() {
+    build_optimizer::<f64>("lamb", &Map::new());
+}
+
+/// A hyper-parameter this test does not map (e.g. PyTorch's `maximize`) must
+/// fail rather than be silently ignored.
+#[test]
+#[should_panic(expected = "does not know")]
+fn unknown_hyper_parameter_fails_loudly() {
+    let hyper: Map<String, Value> =
+        serde_json::from_str(r#"{"lr": 0.1, "maximize": true}"#).expect("valid JSON");
+    build_optimizer::<f64>("sgd", &hyper);
+}
+
+/// Likewise for a schedule kind.
+#[test]
+#[should_panic(expected = "unknown schedule kind")]
+fn unknown_schedule_kind_fails_loudly() {
+    let case = ScheduleCase {
+        schedule: "one_cycle".into(),
+        base_lr: 0.1,
+        hyper: Map::new(),
+        lr_at_epoch: vec![0.1],
+    };
+    build_schedule(&case);
+}
