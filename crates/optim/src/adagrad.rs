@@ -139,7 +139,8 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
         let eps = cast::<T>(c.eps);
         let weight_decay = cast::<T>(c.weight_decay);
         self.slots.step(NAME, &c.buffers(), params, grads, |step, buffers, param, grad| {
-            // Mirrors torch's `_single_tensor_adagrad` operation by operation;
+            // Mirrors torch's `_single_tensor_adagrad` operation by operation,
+            // fusing multiply-adds where its CPU kernels do (see the crate docs);
             // the decayed learning rate is a Python float there, f64 here.
             let clr = c.lr / (1.0 + (step - 1) as f64 * c.lr_decay);
             let neg_clr = cast::<T>(-clr);
@@ -147,10 +148,10 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
             for (i, (theta, &g)) in param.iter_mut().zip(grad).enumerate() {
                 let mut d = g;
                 if c.weight_decay != 0.0 {
-                    d = d + weight_decay * *theta;
+                    d = theta.mul_add(weight_decay, d);
                 }
                 let s = &mut sum[i];
-                *s = *s + d * d;
+                *s = d.mul_add(d, *s);
                 let std = s.sqrt() + eps;
                 *theta = *theta + neg_clr * d / std;
             }

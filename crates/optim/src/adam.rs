@@ -179,7 +179,8 @@ impl AdamCore {
     }
 
     /// One Adam step on every parameter with a gradient; mirrors torch's
-    /// `_single_tensor_adam` operation by operation.
+    /// `_single_tensor_adam` operation by operation, fusing multiply-adds where
+    /// its CPU kernels do (see the crate docs).
     fn step<T: Float>(
         self,
         name: &'static str,
@@ -212,13 +213,13 @@ impl AdamCore {
                     if decoupled {
                         *theta = *theta * decay_factor;
                     } else {
-                        d = d + weight_decay * *theta;
+                        d = theta.mul_add(weight_decay, d);
                     }
                 }
                 let m = &mut exp_avg[i];
                 *m = lerp(*m, d, one_minus_beta1);
                 let v = &mut exp_avg_sq[i];
-                *v = *v * beta2 + one_minus_beta2 * d * d;
+                *v = (one_minus_beta2 * d).mul_add(d, *v * beta2);
                 let second_moment = match max_exp_avg_sq.as_deref_mut() {
                     Some(max_buffer) => {
                         let v_max = &mut max_buffer[i];

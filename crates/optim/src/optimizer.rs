@@ -120,13 +120,14 @@ pub(crate) fn check_unit_closed(optimizer: &'static str, name: &'static str, val
 }
 
 /// PyTorch's `lerp`: `start + weight·(end − start)`, computed from whichever
-/// end is nearer for accuracy, exactly as its CPU kernel does.
+/// end is nearer for accuracy and with one fused multiply-add, exactly as its
+/// vectorised CPU kernel does.
 #[inline]
 pub(crate) fn lerp<T: Float>(start: T, end: T, weight: T) -> T {
     if weight.abs() < cast_half() {
-        start + weight * (end - start)
+        weight.mul_add(end - start, start)
     } else {
-        end - (end - start) * (T::one() - weight)
+        (weight - T::one()).mul_add(end - start, end)
     }
 }
 

@@ -172,19 +172,20 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                 (false, true, [m]) => (None, Some(m)),
                 _ => (None, None),
             };
-            // Mirrors torch's `_single_tensor_rmsprop` operation by operation.
+            // Mirrors torch's `_single_tensor_rmsprop` operation by operation,
+            // fusing multiply-adds where its CPU kernels do (see the crate docs).
             for (i, (theta, &g)) in param.iter_mut().zip(grad).enumerate() {
                 let mut d = g;
                 if c.weight_decay != 0.0 {
-                    d = d + weight_decay * *theta;
+                    d = theta.mul_add(weight_decay, d);
                 }
                 let v = &mut square_avg[i];
-                *v = *v * alpha + one_minus_alpha * d * d;
+                *v = (one_minus_alpha * d).mul_add(d, *v * alpha);
                 let root = match grad_avg.as_deref_mut() {
                     Some(grad_avg) => {
                         let m = &mut grad_avg[i];
                         *m = lerp(*m, d, one_minus_alpha);
-                        let variance = *v + (-*m) * *m;
+                        let variance = (-*m).mul_add(*m, *v);
                         // Not `max`, which would turn a NaN into 0 and hide it.
                         let variance = if variance < T::zero() { T::zero() } else { variance };
                         variance.sqrt()
@@ -196,7 +197,7 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
                     Some(buffer) => {
                         let b = &mut buffer[i];
                         *b = *b * momentum + d / denom;
-                        *theta = *theta + neg_lr * *b;
+                        *theta = b.mul_add(neg_lr, *theta);
                     }
                     None => *theta = *theta + neg_lr * d / denom,
                 }

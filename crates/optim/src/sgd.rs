@@ -157,20 +157,21 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let momentum = cast::<T>(c.momentum);
         let keep = cast::<T>(1.0 - c.dampening);
         self.slots.step(NAME, c.buffers(), params, grads, |step, buffers, param, grad| {
-            // Mirrors torch's `_single_tensor_sgd` operation by operation so the
-            // rounding matches as closely as scalar code allows.
+            // Mirrors torch's `_single_tensor_sgd` operation by operation, with a
+            // fused multiply-add wherever its CPU kernels compute `a + α·b`
+            // (see the crate docs): the f64 trajectories then match bit for bit.
             let mut momentum_buffer = buffers.first_mut();
             for (i, (theta, &g)) in param.iter_mut().zip(grad).enumerate() {
                 let mut d = g;
                 if c.weight_decay != 0.0 {
-                    d = d + weight_decay * *theta;
+                    d = theta.mul_add(weight_decay, d);
                 }
                 if let Some(buffer) = momentum_buffer.as_deref_mut() {
                     let b = &mut buffer[i];
-                    *b = if step == 1 { d } else { *b * momentum + keep * d };
-                    d = if c.nesterov { d + momentum * *b } else { *b };
+                    *b = if step == 1 { d } else { d.mul_add(keep, *b * momentum) };
+                    d = if c.nesterov { b.mul_add(momentum, d) } else { *b };
                 }
-                *theta = *theta + neg_lr * d;
+                *theta = d.mul_add(neg_lr, *theta);
             }
         })
     }
