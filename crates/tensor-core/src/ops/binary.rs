@@ -1,7 +1,7 @@
 //! Elementwise binary ops with NumPy broadcasting, and their scalar forms. Rules
 //! return gradients of the output's shape; the engine sums them back to each input.
 
-use super::{one, two};
+use super::{one, two, zero_safe_mul};
 use crate::element::Element;
 use crate::error::Result;
 use crate::kernels;
@@ -43,7 +43,8 @@ impl<T: Element> Tensor<T> {
     pub fn div(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "div", |a, b| a / b)?;
         Ok(Tensor::record("div", &[self, other], y, |dy, x, y| {
-            Ok(two(dy.div(&x[1])?, dy.mul(y)?.div(&x[1])?.neg()))
+            let reciprocal = x[1].powi(-1);
+            Ok(two(zero_safe_mul(dy, &reciprocal)?, zero_safe_mul(dy, &y.mul(&reciprocal)?)?.neg()))
         }))
     }
 
@@ -54,10 +55,10 @@ impl<T: Element> Tensor<T> {
         let y = self.zip_with(other, "pow", |a, b| a.powf(b))?;
         Ok(Tensor::record("pow", &[self, other], y, |dy, x, y| {
             let (a, b) = (&x[0], &x[1]);
-            let da = dy.mul(b)?.mul(&a.pow(&b.add_scalar(T::from_f64(-1.0)))?)?;
+            let da = zero_safe_mul(dy, &b.mul(&a.pow(&b.add_scalar(T::from_f64(-1.0)))?)?)?;
             let is_zero = a.eq_scalar(T::zero());
             let safe_ln = Tensor::where_cond(&is_zero, &Tensor::scalar(T::zero()), &a.ln())?;
-            let db = dy.mul(y)?.mul(&safe_ln)?;
+            let db = zero_safe_mul(dy, &y.mul(&safe_ln)?)?;
             Ok(two(da, db))
         }))
     }

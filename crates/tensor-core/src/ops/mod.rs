@@ -27,3 +27,19 @@ pub(crate) fn one<T: Element>(g: Tensor<T>) -> GradVec<T> {
 pub(crate) fn two<T: Element>(a: Tensor<T>, b: Tensor<T>) -> GradVec<T> {
     smallvec::smallvec![Some(a), Some(b)]
 }
+
+/// `dy · local`, except that where `dy` is exactly 0 the result is 0 even if the
+/// local derivative is infinite or NaN. A branch masked out by `where_cond` receives
+/// a zero gradient, and this keeps e.g. `sqrt`'s infinite slope at 0 (or its NaN at
+/// a negative input) from turning that zero into NaN. (PyTorch gives NaN there.)
+pub(crate) fn zero_safe_mul<T: Element>(
+    dy: &Tensor<T>,
+    local: &Tensor<T>,
+) -> crate::error::Result<Tensor<T>> {
+    let product = dy.mul(local)?;
+    if product.as_slice().iter().all(|v| v.is_finite()) {
+        return Ok(product);
+    }
+    let flows = dy.map(|g| if g != T::zero() { T::one() } else { T::zero() });
+    Tensor::where_cond(&flows, &product, &Tensor::scalar(T::zero()))
+}

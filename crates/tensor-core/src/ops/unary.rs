@@ -1,6 +1,7 @@
 //! Elementwise unary ops. Each rule is one line in terms of other ops; conventions at
 //! kinks are stated in the op's doc (ReLU and |x| have gradient 0 at 0).
 
+use super::zero_safe_mul;
 use crate::element::Element;
 use crate::tensor::Tensor;
 
@@ -27,16 +28,17 @@ impl<T: Element> Tensor<T> {
         self.record_unary("exp", y, |dy, _, y| dy.mul(y))
     }
 
-    /// Natural logarithm. Gradient: `dy/x`.
+    /// Natural logarithm. Gradient: `dy/x` (0 where `dy` is 0, even at x = 0).
     pub fn ln(&self) -> Tensor<T> {
         let y = self.map(T::ln);
-        self.record_unary("ln", y, |dy, x, _| dy.div(x))
+        self.record_unary("ln", y, |dy, x, _| zero_safe_mul(dy, &x.powi(-1)))
     }
 
-    /// Square root. Gradient: `dy/(2y)`.
+    /// Square root. Gradient: `dy/(2y)`, and 0 where `dy` is 0 (even at x = 0 or for
+    /// a negative x masked out by `where_cond`).
     pub fn sqrt(&self) -> Tensor<T> {
         let y = self.map(T::sqrt);
-        self.record_unary("sqrt", y, |dy, _, y| dy.div(&y.mul_scalar(T::from_f64(2.0))))
+        self.record_unary("sqrt", y, |dy, _, y| zero_safe_mul(dy, &y.mul_scalar(T::from_f64(2.0)).powi(-1)))
     }
 
     /// `|x|`. Gradient: `dy·sign(x)`, which is 0 at x = 0.
@@ -48,7 +50,7 @@ impl<T: Element> Tensor<T> {
     /// `xᵖ` for a real exponent. Gradient: `dy·p·x^(p−1)`.
     pub fn powf(&self, p: T) -> Tensor<T> {
         let y = self.map(move |a| a.powf(p));
-        self.record_unary("powf", y, move |dy, x, _| dy.mul(&x.powf(p - T::one()).mul_scalar(p)))
+        self.record_unary("powf", y, move |dy, x, _| zero_safe_mul(dy, &x.powf(p - T::one()).mul_scalar(p)))
     }
 
     /// `xⁿ` for an integer exponent (exact for negative bases). Gradient: `dy·n·x^(n−1)`.
