@@ -594,6 +594,24 @@ impl<T: Element> Parameter<T> {
         f(Arc::make_mut(&mut guard).as_mut_slice())
     }
 
+    /// Gives `f` mutable access to the values of several parameters at once (how
+    /// optimizers update a whole model in one call). Values shared with a live tensor
+    /// are copied first (copy-on-write). Listing one parameter twice is an error.
+    pub fn update_all<R>(params: &[Parameter<T>], f: impl FnOnce(&mut [&mut [T]]) -> R) -> Result<R> {
+        for (i, p) in params.iter().enumerate() {
+            if params[..i].iter().any(|q| q.same(p)) {
+                return Err(Error::InvalidArgument {
+                    op: "Parameter::update_all",
+                    reason: format!("parameter {:?} is listed twice", p.name()),
+                });
+            }
+        }
+        let mut guards: Vec<_> =
+            params.iter().map(|p| p.inner.value.write().unwrap_or_else(|e| e.into_inner())).collect();
+        let mut slices: Vec<&mut [T]> = guards.iter_mut().map(|g| Arc::make_mut(&mut **g).as_mut_slice()).collect();
+        Ok(f(&mut slices))
+    }
+
     /// Whether two handles are the same parameter.
     pub fn same(&self, other: &Parameter<T>) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
