@@ -11,6 +11,10 @@ pub type Result<T> = std::result::Result<T, OptimError>;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OptimError {
+    /// The tensor engine refused the parameters (e.g. one listed twice).
+    #[error(transparent)]
+    Tensor(#[from] tensor_core::Error),
+
     /// A hyper-parameter is NaN, infinite or outside its allowed range.
     #[error("{optimizer}: hyper-parameter {name} = {value} is invalid: must be {expected}")]
     InvalidHyperParameter {
