@@ -39,11 +39,7 @@ fn run(name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result
         .status()
         .map_err(|e| format!("{name}: could not start {program}: {e}"))?;
     eprintln!("<== {name}: {:.1}s", start.elapsed().as_secs_f64());
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{name} ({status})"))
-    }
+    if status.success() { Ok(()) } else { Err(format!("{name} ({status})")) }
 }
 
 fn cargo() -> String {
@@ -53,32 +49,17 @@ fn cargo() -> String {
 fn ci() -> Result<(), String> {
     let cargo = cargo();
     run("format", &cargo, &["fmt", "--all", "--", "--check"], &[])?;
-    run(
-        "clippy",
-        &cargo,
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
-        &[],
-    )?;
+    run("clippy", &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
     tests()?;
     docs()
 }
 
 fn tests() -> Result<(), String> {
     let cargo = cargo();
-    run(
-        "tests",
-        &cargo,
-        &["nextest", "run", "--workspace", "--no-fail-fast"],
-        &[],
-    )?;
+    run("tests", &cargo, &["nextest", "run", "--workspace", "--no-fail-fast"], &[])?;
     run("doc tests", &cargo, &["test", "--workspace", "--doc"], &[])
 }
 
 fn docs() -> Result<(), String> {
-    run(
-        "docs",
-        &cargo(),
-        &["doc", "--workspace", "--no-deps"],
-        &[("RUSTDOCFLAGS", "-D warnings")],
-    )
+    run("docs", &cargo(), &["doc", "--workspace", "--no-deps"], &[("RUSTDOCFLAGS", "-D warnings")])
 }

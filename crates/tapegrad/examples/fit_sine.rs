@@ -11,7 +11,9 @@ use tensor_core::{Parameter, Tensor};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let n = 256;
-    let xs: Vec<f32> = (0..n).map(|i| -std::f32::consts::PI + 2.0 * std::f32::consts::PI * i as f32 / (n - 1) as f32).collect();
+    let xs: Vec<f32> = (0..n)
+        .map(|i| -std::f32::consts::PI + 2.0 * std::f32::consts::PI * i as f32 / (n - 1) as f32)
+        .collect();
     let x = Tensor::from_vec(xs.clone(), &[n, 1])?;
     let y = Tensor::from_vec(xs.iter().map(|v| v.sin()).collect(), &[n, 1])?;
 
@@ -19,7 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hidden = 32;
     let w1 = Parameter::new("w1", &Tensor::rand_normal(&[1, hidden], 0.0, 1.0, &mut rng)?);
     let b1 = Parameter::new("b1", &Tensor::zeros(&[hidden]));
-    let w2 = Parameter::new("w2", &Tensor::rand_normal(&[hidden, 1], 0.0, (1.0 / hidden as f32).sqrt(), &mut rng)?);
+    let w2 = Parameter::new(
+        "w2",
+        &Tensor::rand_normal(&[hidden, 1], 0.0, (1.0 / hidden as f32).sqrt(), &mut rng)?,
+    );
     let b2 = Parameter::new("b2", &Tensor::zeros(&[1]));
     let params = [w1.clone(), b1.clone(), w2.clone(), b2.clone()];
     let mut adam = Adam::new(AdamConfig::new(0.01))?;

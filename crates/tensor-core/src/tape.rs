@@ -608,7 +608,8 @@ impl<T: Element> Parameter<T> {
         }
         let mut guards: Vec<_> =
             params.iter().map(|p| p.inner.value.write().unwrap_or_else(|e| e.into_inner())).collect();
-        let mut slices: Vec<&mut [T]> = guards.iter_mut().map(|g| Arc::make_mut(&mut **g).as_mut_slice()).collect();
+        let mut slices: Vec<&mut [T]> =
+            guards.iter_mut().map(|g| Arc::make_mut(&mut **g).as_mut_slice()).collect();
         Ok(f(&mut slices))
     }
 
