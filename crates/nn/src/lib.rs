@@ -1,4 +1,37 @@
 //! Layers, activations, initialisers, losses, regularisation, closed-form least squares and weight files, built as graph expressions on `tensor-core` (issue: nn).
+//!
+//! The centre is the [`Module`] trait: a forward function with named parameters and
+//! sub-modules, so a model of any shape lists its parameters with nested names
+//! (`layers.0.weight`), hands them to an optimizer, switches to evaluation mode in one call, and
+//! saves or loads them as safetensors ([`save_module`], [`load_module`]). Built on it:
+//! [`Linear`] (`y = x·W + b`, `W` of shape inputs × outputs, samples as rows), [`Sequential`],
+//! [`Mlp`], [`Dropout`], the [`Activation`]s, and the seeded initialisers of [`init`].
+//! Losses ([`loss`]) and the L2 penalty ([`regularization`]) are graph expressions: add them,
+//! call `backward`, read each parameter's gradient.
+//!
+//! ```
+//! use nn::{Activation, MlpConfig, Module, loss};
+//! use rand::{SeedableRng, rngs::StdRng};
+//! use tensor_core::Tensor;
+//!
+//! let mut rng = StdRng::seed_from_u64(0);
+//! let model = MlpConfig::new(&[2, 8, 2], Activation::Tanh).build::<f64>(&mut rng)?;
+//! let x = Tensor::from_vec(vec![0.0, 1.0, 1.0, 0.0, 1.0, 1.0], &[3, 2])?;
+//! let labels = [1, 1, 0];
+//! for _ in 0..200 {
+//!     let loss = loss::cross_entropy(&model.forward(&x)?, &labels, loss::Reduction::Mean)?;
+//!     let grads = loss.backward()?;
+//!     for (_, p) in model.parameters() {
+//!         if let Some(g) = grads.get_param(&p) {
+//!             let g = g.to_vec();
+//!             p.update(|w| w.iter_mut().zip(&g).for_each(|(w, g)| *w -= 0.5 * g));
+//!         }
+//!     }
+//! }
+//! let loss = loss::cross_entropy(&model.forward(&x)?, &labels, loss::Reduction::Mean)?.item()?;
+//! assert!(loss < 0.05, "loss {loss}");
+//! # Ok::<(), nn::NnError>(())
+//! ```
 
 /// Closed-form least squares and ridge regression by pivoted Householder QR, on a small
 /// row-major [`closed_form::Matrix`] independent of the tensor engine.
@@ -7,3 +40,35 @@ pub mod closed_form;
 pub mod poly;
 /// Safetensors weight files of named `f32`/`f64` arrays: atomic save, checked load, spec check.
 pub mod weights_file;
+
+/// Activation functions, as functions and as the parsable, module-valued [`Activation`].
+pub mod activation;
+/// Inverted dropout.
+pub mod dropout;
+/// nn's error type.
+pub mod error;
+/// Seeded initialisers (Xavier/Glorot, He/Kaiming) with PyTorch's formulas.
+pub mod init;
+/// The fully connected layer.
+pub mod linear;
+/// Losses with mean / sum / none reductions.
+pub mod loss;
+/// The [`Module`] trait and helpers for writing modules.
+pub mod module;
+/// Saving and loading a module's parameters as safetensors.
+pub mod module_io;
+/// L2 penalty and early stopping.
+pub mod regularization;
+/// `Sequential` and the MLP builder.
+pub mod sequential;
+
+pub use activation::Activation;
+pub use dropout::Dropout;
+pub use error::{NnError, Result};
+pub use init::{FanMode, Init};
+pub use linear::Linear;
+pub use loss::Reduction;
+pub use module::{FnModule, Module, TrainingFlag, from_fn, prefixed};
+pub use module_io::{load_module, save_module};
+pub use regularization::{EarlyStop, EarlyStopping, StopMode, l2_penalty};
+pub use sequential::{Mlp, MlpConfig, Sequential};
