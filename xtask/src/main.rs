@@ -3,6 +3,7 @@
 //! - `ci`: everything CI checks: format, clippy (warnings are errors), the test
 //!   suite under cargo-nextest, doc tests, and the API docs with warnings as errors.
 //! - `docs`: build the API docs with warnings as errors.
+//! - `examples`: run every example of the facade crate (they assert their results).
 //!
 //! It uses only `std`, so it builds in seconds on a fresh machine.
 
@@ -15,8 +16,9 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "docs" => docs(),
         "test" => tests(),
+        "examples" => examples(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|docs|test>");
+            eprintln!("usage: cargo xtask <ci|docs|test|examples>");
             return ExitCode::from(2);
         }
     };
@@ -51,7 +53,32 @@ fn ci() -> Result<(), String> {
     run("format", &cargo, &["fmt", "--all", "--", "--check"], &[])?;
     run("clippy", &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
     tests()?;
+    examples()?;
     docs()
+}
+
+/// Runs each `crates/tapegrad/examples/*.rs`, so the examples the docs point to
+/// keep working.
+fn examples() -> Result<(), String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/tapegrad/examples");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("examples: cannot list {dir}: {e}"))?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(str::to_string))?
+        })
+        .collect();
+    names.sort();
+    let cargo = cargo();
+    for name in &names {
+        run(
+            &format!("example {name}"),
+            &cargo,
+            &["run", "--quiet", "-p", "tapegrad", "--example", name],
+            &[],
+        )?;
+    }
+    Ok(())
 }
 
 fn tests() -> Result<(), String> {
