@@ -1,0 +1,104 @@
+//! `tapegrad-bench`: runs the MLP training protocol for tapegrad and, when torch can
+//! be imported, for PyTorch side by side, printing samples/s and the ratio.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tapegrad_bench::{BenchError, Isolation, Options, Protocol, TorchMode, parse_model};
+
+/// MLP training speed: tapegrad side by side with PyTorch (issue 7's protocol).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Models as layer sizes, comma-separated.
+    #[arg(long, default_value = "784-128-10,784-512-256-10", value_delimiter = ',')]
+    models: Vec<String>,
+    /// Batch sizes, comma-separated.
+    #[arg(long, default_value = "64,256", value_delimiter = ',')]
+    batch_sizes: Vec<usize>,
+    /// Thread counts, comma-separated.
+    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    threads: Vec<usize>,
+    /// Smoke-test protocol: 4,096 samples, 3 warm-up steps, 1 epoch.
+    #[arg(long)]
+    quick: bool,
+    /// Samples in the data set (overrides the protocol's).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Warm-up steps (overrides the protocol's).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Timed epochs (overrides the protocol's).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Seed of the data and weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Measurements per configuration, alternating sides; the median is reported.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// One JSON object per line and configuration.
+    #[arg(long)]
+    json: bool,
+    /// Skip PyTorch.
+    #[arg(long, conflicts_with = "require_torch")]
+    no_torch: bool,
+    /// Fail when torch cannot be imported.
+    #[arg(long)]
+    require_torch: bool,
+    /// Python interpreter for PyTorch's side.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// PyTorch's script (default: bench/torch_mlp.py of this source tree).
+    #[arg(long)]
+    torch_script: Option<PathBuf>,
+    /// Measure tapegrad in this process instead of a child (peak RSS then covers
+    /// every configuration so far).
+    #[arg(long)]
+    in_process: bool,
+}
+
+fn options(cli: Cli) -> Result<Options, BenchError> {
+    let mut protocol = if cli.quick { Protocol::quick() } else { Protocol::full() };
+    protocol.samples = cli.samples.unwrap_or(protocol.samples);
+    protocol.warmup = cli.warmup.unwrap_or(protocol.warmup);
+    protocol.epochs = cli.epochs.unwrap_or(protocol.epochs);
+    protocol.seed = cli.seed;
+    let mut options = Options {
+        models: cli.models.iter().map(|m| parse_model(m)).collect::<Result<_, _>>()?,
+        batch_sizes: cli.batch_sizes,
+        threads: cli.threads,
+        protocol,
+        rounds: cli.rounds,
+        isolation: if cli.in_process { Isolation::InProcess } else { Isolation::ChildProcess(None) },
+        torch: if cli.no_torch {
+            TorchMode::Off
+        } else if cli.require_torch {
+            TorchMode::Required
+        } else {
+            TorchMode::Auto
+        },
+        python: cli.python,
+        ..Options::default()
+    };
+    if let Some(script) = cli.torch_script {
+        options.torch_script = script;
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    if let Some(code) = tapegrad_bench::serve_child_if_requested() {
+        return ExitCode::from(code as u8);
+    }
+    let cli = Cli::parse();
+    let json = cli.json;
+    let result = options(cli).and_then(|o| tapegrad_bench::run(&o, json, &mut std::io::stdout()));
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tapegrad-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! One configuration's result, as a table row or a JSON line.
+
+use crate::{Job, Measurement, median};
+use serde::Serialize;
+use std::io::Write;
+
+/// The result of one configuration: tapegrad's figures and, when it ran, PyTorch's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Layer sizes as `784-128-10`.
+    pub model: String,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Threads.
+    pub threads: usize,
+    /// tapegrad: median samples per second over rounds.
+    pub samples_per_sec: f64,
+    /// tapegrad: largest peak RSS over rounds.
+    pub peak_rss_bytes: Option<u64>,
+    /// tapegrad: the last batch's loss (first round).
+    pub final_loss: f64,
+    /// PyTorch: median samples per second over rounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torch_samples_per_sec: Option<f64>,
+    /// PyTorch: largest peak RSS over rounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torch_peak_rss_bytes: Option<u64>,
+    /// PyTorch: the last batch's loss (first round).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torch_final_loss: Option<f64>,
+    /// tapegrad's samples/s over PyTorch's (above 1: tapegrad is faster).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    /// tapegrad's figure of each round.
+    pub rounds: Vec<f64>,
+    /// PyTorch's figure of each round.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub torch_rounds: Vec<f64>,
+}
+
+impl Report {
+    /// Combines the rounds of one configuration (`theirs` empty: PyTorch did not run).
+    pub fn new(job: &Job, ours: Vec<Measurement>, theirs: Vec<Measurement>) -> Self {
+        let side = |ms: &[Measurement]| -> (Vec<f64>, Option<u64>, f64) {
+            let rounds: Vec<f64> = ms.iter().map(|m| m.samples_per_sec).collect();
+            let rss = ms.iter().filter_map(|m| m.peak_rss_bytes).max();
+            (rounds, rss, ms.first().map_or(f64::NAN, |m| m.final_loss))
+        };
+        let (rounds, peak_rss_bytes, final_loss) = side(&ours);
+        let samples_per_sec = median(&rounds);
+        let (torch_rounds, torch_rss, torch_loss) = side(&theirs);
+        let ran = !theirs.is_empty();
+        let torch_samples_per_sec = ran.then(|| median(&torch_rounds));
+        Report {
+            model: job.model_name(),
+            batch_size: job.batch_size,
+            threads: job.threads,
+            samples_per_sec,
+            peak_rss_bytes,
+            final_loss,
+            torch_samples_per_sec,
+            torch_peak_rss_bytes: torch_rss,
+            torch_final_loss: ran.then_some(torch_loss),
+            ratio: torch_samples_per_sec.map(|t| samples_per_sec / t),
+            rounds,
+            torch_rounds,
+        }
+    }
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("-".into(), |b| format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0)))
+}
+
+/// Writes the table's header.
+pub(crate) fn write_header(out: &mut dyn Write, with_torch: bool) -> std::io::Result<()> {
+    if with_torch {
+        writeln!(
+            out,
+            "{:<16} {:>5} {:>7} {:>13} {:>13} {:>7} {:>10} {:>10} {:>9} {:>9}",
+            "model",
+            "batch",
+            "threads",
+            "tapegrad s/s",
+            "pytorch s/s",
+            "ratio",
+            "rss ours",
+            "rss torch",
+            "loss",
+            "torch loss"
+        )
+    } else {
+        writeln!(
+            out,
+            "{:<16} {:>5} {:>7} {:>13} {:>10} {:>9}",
+            "model", "batch", "threads", "tapegrad s/s", "rss", "loss"
+        )
+    }
+}
+
+/// Writes one configuration as a table row.
+pub fn write_table(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
+    match (r.torch_samples_per_sec, r.ratio) {
+        (Some(t), Some(ratio)) => writeln!(
+            out,
+            "{:<16} {:>5} {:>7} {:>13.0} {:>13.0} {:>6.2}x {:>10} {:>10} {:>9.4} {:>9.4}",
+            r.model,
+            r.batch_size,
+            r.threads,
+            r.samples_per_sec,
+            t,
+            ratio,
+            mib(r.peak_rss_bytes),
+            mib(r.torch_peak_rss_bytes),
+            r.final_loss,
+            r.torch_final_loss.unwrap_or(f64::NAN),
+        ),
+        _ => writeln!(
+            out,
+            "{:<16} {:>5} {:>7} {:>13.0} {:>10} {:>9.4}",
+            r.model,
+            r.batch_size,
+            r.threads,
+            r.samples_per_sec,
+            mib(r.peak_rss_bytes),
+            r.final_loss
+        ),
+    }
+}
+
+/// Writes one configuration as one JSON object on one line.
+pub fn write_json(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
+    let line = serde_json::to_string(r).map_err(std::io::Error::other)?;
+    writeln!(out, "{line}")
+}
