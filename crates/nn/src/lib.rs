@@ -62,6 +62,10 @@ pub mod regularization;
 /// `Sequential` and the MLP builder.
 pub mod sequential;
 
+/// The `rand` crate nn's constructors take generators from (`&mut impl rand::Rng`), re-exported so
+/// that callers use the same version without depending on it themselves.
+pub use rand;
+
 pub use activation::Activation;
 pub use dropout::Dropout;
 pub use error::{NnError, Result};
