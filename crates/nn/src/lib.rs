@@ -41,25 +41,15 @@ pub mod poly;
 /// Safetensors weight files of named `f32`/`f64` arrays: atomic save, checked load, spec check.
 pub mod weights_file;
 
-/// Activation functions, as functions and as the parsable, module-valued [`Activation`].
 pub mod activation;
-/// Inverted dropout.
 pub mod dropout;
-/// nn's error type.
 pub mod error;
-/// Seeded initialisers (Xavier/Glorot, He/Kaiming) with PyTorch's formulas.
 pub mod init;
-/// The fully connected layer.
 pub mod linear;
-/// Losses with mean / sum / none reductions.
 pub mod loss;
-/// The [`Module`] trait and helpers for writing modules.
 pub mod module;
-/// Saving and loading a module's parameters as safetensors.
 pub mod module_io;
-/// L2 penalty and early stopping.
 pub mod regularization;
-/// `Sequential` and the MLP builder.
 pub mod sequential;
 
 /// The `rand` crate nn's constructors take generators from (`&mut impl rand::Rng`), re-exported so
