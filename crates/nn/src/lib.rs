@@ -33,12 +33,10 @@
 //! # Ok::<(), nn::NnError>(())
 //! ```
 
-/// Closed-form least squares and ridge regression by pivoted Householder QR, on a small
-/// row-major [`closed_form::Matrix`] independent of the tensor engine.
+// These modules are documented by their own `//!` pages (an outer `///` here would
+// make rustdoc resolve their intra-doc links from the crate root).
 pub mod closed_form;
-/// Polynomial feature maps (scikit-learn's term order) for closed-form curve fitting.
 pub mod poly;
-/// Safetensors weight files of named `f32`/`f64` arrays: atomic save, checked load, spec check.
 pub mod weights_file;
 
 pub mod activation;
