@@ -66,30 +66,23 @@ impl<T: Element> Tensor<T> {
     /// Elementwise maximum, broadcasting. Ties split the gradient evenly between the
     /// two inputs (as `torch.maximum`).
     pub fn maximum(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
-        let y = self.zip_with(other, "maximum", |a, b| if a >= b || a.is_nan() { a } else { b })?;
-        Ok(Tensor::record("maximum", &[self, other], y, |dy, x, _| {
-            let half = T::from_f64(0.5);
-            let share_a = x[0].zip_with(&x[1], "maximum", move |a, b| {
-                if a > b {
-                    T::one()
-                } else if a == b {
-                    half
-                } else {
-                    T::zero()
-                }
-            })?;
-            let share_b = share_a.map(|s| T::one() - s);
-            Ok(two(dy.mul(&share_a)?, dy.mul(&share_b)?))
-        }))
+        self.pick("maximum", other, |a, b| a > b)
     }
 
     /// Elementwise minimum, broadcasting. Ties split the gradient evenly.
     pub fn minimum(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
-        let y = self.zip_with(other, "minimum", |a, b| if a <= b || a.is_nan() { a } else { b })?;
-        Ok(Tensor::record("minimum", &[self, other], y, |dy, x, _| {
+        self.pick("minimum", other, |a, b| a < b)
+    }
+
+    /// The elementwise winner under `wins` (maximum or minimum). The winner gets `dy`;
+    /// on a tie each input gets half. A NaN in `self` propagates.
+    fn pick(&self, op: &'static str, other: &Tensor<T>, wins: fn(T, T) -> bool) -> Result<Tensor<T>> {
+        let y =
+            self.zip_with(other, op, move |a, b| if wins(a, b) || a == b || a.is_nan() { a } else { b })?;
+        Ok(Tensor::record(op, &[self, other], y, move |dy, x, _| {
             let half = T::from_f64(0.5);
-            let share_a = x[0].zip_with(&x[1], "minimum", move |a, b| {
-                if a < b {
+            let share_a = x[0].zip_with(&x[1], op, move |a, b| {
+                if wins(a, b) {
                     T::one()
                 } else if a == b {
                     half
