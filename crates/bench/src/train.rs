@@ -36,7 +36,7 @@ impl Mlp {
         let last = self.layers.len() - 1;
         let mut h = x.clone();
         for (l, (w, b)) in self.layers.iter().enumerate() {
-            h = h.matmul(&w.tensor())?.add(&b.tensor())?;
+            h = h.linear(&w.tensor(), &b.tensor())?;
             if l < last {
                 h = h.relu();
             }

@@ -74,15 +74,45 @@ fn check_labels<T: Element>(op: &'static str, scores: &Tensor<T>, labels: &[usiz
 
 /// Cross-entropy from logits `[N, C]` and integer labels (seed eq. 2):
 /// `ℓ = logsumexp(z) − z_y` per row, reduced. Stable for any logits (±1e4 stay
-/// finite); its gradient is `softmax(z) − onehot(y)`.
+/// finite).
+///
+/// One fused op on the tape: the forward computes each row's logsumexp once and
+/// keeps the softmax it implies, and the gradient is `dy·(softmax(z) − onehot(y))`
+/// — reusing that softmax when the backward is not itself recorded, and computing
+/// it with the differentiable `softmax` op when it is (`create_graph`), so second
+/// derivatives still work.
 pub fn cross_entropy<T: Element>(
     logits: &Tensor<T>,
     labels: &[usize],
     reduction: Reduction,
 ) -> Result<Tensor<T>> {
-    let index = check_labels("cross_entropy", logits, labels)?;
-    let picked = logits.gather(1, &index)?.reshape(&[labels.len()])?;
-    let losses = logits.logsumexp(1, false)?.sub(&picked)?;
+    check_labels("cross_entropy", logits, labels)?;
+    let classes = logits.shape()[1];
+    let mut losses = Vec::with_capacity(labels.len());
+    let mut probabilities = Vec::with_capacity(logits.numel());
+    if classes > 0 {
+        for (row, &label) in logits.as_slice().chunks_exact(classes).zip(labels) {
+            // Shift by the maximum (as `logsumexp`; an infinite maximum is not
+            // shifted, so +∞ propagates instead of turning into NaN).
+            let max =
+                row.iter().fold(T::neg_infinity(), |acc, &v| if v > acc || v.is_nan() { v } else { acc });
+            let shift = if max.is_finite() { max } else { T::zero() };
+            let start = probabilities.len();
+            probabilities.extend(row.iter().map(|&v| (v - shift).exp()));
+            let total = probabilities[start..].iter().fold(T::zero(), |acc, &e| acc + e);
+            let lse = total.ln() + shift;
+            probabilities[start..].iter_mut().zip(row).for_each(|(p, &v)| *p = (v - lse).exp());
+            losses.push(lse - row[label]);
+        }
+    }
+    let probabilities = Tensor::from_parts(probabilities, logits.shape.clone());
+    let labels: std::sync::Arc<[usize]> = labels.into();
+    let y = Tensor::from_parts(losses, crate::shape::shape_of(&[labels.len()]));
+    let losses = Tensor::record("cross_entropy", &[logits], y, move |dy, x, _| {
+        let softmax = if crate::tape::is_grad_enabled() { x[0].softmax(1)? } else { probabilities.clone() };
+        let onehot = Tensor::one_hot(&labels, classes)?;
+        Ok(GradVec::from_iter([Some(softmax.sub(&onehot)?.mul(&dy.unsqueeze(1)?)?)]))
+    });
     reduce(losses, reduction)
 }
 

@@ -94,6 +94,18 @@ pub(crate) fn reduce<T: Element>(
         }
         return out;
     }
+    // Fast path: reducing exactly the leading axes (a bias gradient, `sum(0)`) folds
+    // whole rows into the output in row order: the same order as the general walk,
+    // so the same result, in a loop the compiler vectorises.
+    let first_kept = mask.iter().position(|&m| !m).unwrap_or(mask.len());
+    if mask[first_kept..].iter().all(|&m| !m) {
+        for row in x.chunks_exact(out_len) {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = f(*o, v);
+            }
+        }
+        return out;
+    }
     let own = contiguous_strides(shape);
     let out_strides = contiguous_strides(&out_shape);
     let so: Vec<usize> = out_strides.iter().zip(mask).map(|(&s, &m)| if m { 0 } else { s }).collect();

@@ -254,7 +254,9 @@ impl<T: Element> Tensor<T> {
         output: Tensor<T>,
         rule: impl GradRule<T> + 'static,
     ) -> Tensor<T> {
-        let mut output = output.detach();
+        // The output is ours: drop any graph identity it had without cloning it.
+        let mut output = output;
+        output.origin = Origin::Constant;
         if is_anomaly_enabled()
             && let Some((index, value)) = first_non_finite(output.as_slice())
         {
@@ -420,12 +422,26 @@ fn walk_backward<T: Element>(
             }
             let slot = &mut grads[r.index];
             *slot = Some(match slot.take() {
-                Some(acc) => acc.add(&g)?,
+                Some(acc) => accumulate(acc, &g, create_graph)?,
                 None => g,
             });
         }
     }
     Ok(store)
+}
+
+/// `acc + g` for a gradient used more than once. When the backward is not recorded
+/// and no one else holds the accumulator's buffer, the sum is taken in place (no
+/// new buffer); otherwise, and always under `create_graph`, it is the `add` op.
+fn accumulate<T: Element>(mut acc: Tensor<T>, g: &Tensor<T>, create_graph: bool) -> Result<Tensor<T>> {
+    if !create_graph
+        && acc.shape == g.shape
+        && let Some(values) = std::sync::Arc::get_mut(&mut acc.data)
+    {
+        values.iter_mut().zip(g.as_slice()).for_each(|(a, &b)| *a += b);
+        return Ok(acc);
+    }
+    acc.add(g)
 }
 
 /// Options for [`Tensor::backward_with`].

@@ -135,6 +135,32 @@ fn matmul_case() -> BoxedStrategy<Case> {
         .boxed()
 }
 
+/// Dense-layer operands: an input `[…, in]` of rank 1–3, a weight `[in, out]` and a
+/// bias `[out]`, sizes 1–3.
+fn linear_case() -> BoxedStrategy<Case> {
+    (prop::collection::vec(1usize..=3, 0..=2), 1usize..=3, 1usize..=3)
+        .prop_flat_map(|(lead, inputs, outputs)| {
+            let mut sx = lead;
+            sx.push(inputs);
+            (
+                tensor_in(sx, -2.0..2.0),
+                tensor_in(vec![inputs, outputs], -2.0..2.0),
+                tensor_in(vec![outputs], -2.0..2.0),
+            )
+        })
+        .prop_map(|(x, w, b)| Case {
+            inputs: vec![x, w, b],
+            axis: 0,
+            axes: vec![],
+            keepdim: false,
+            perm: vec![],
+            picks: vec![],
+            mask: Tensor::scalar(1.0),
+            index: None,
+        })
+        .boxed()
+}
+
 /// A tensor and a gather index along a random axis.
 fn gather_case() -> BoxedStrategy<Case> {
     base(1, ANY, 1)
@@ -256,6 +282,7 @@ const ROWS: &[Row] = &[
             }
         },
     },
+    Row { ops: &["linear"], strategy: linear_case, f: |x, _| x[0].linear(&x[1], &x[2]) },
     Row { ops: &["reshape"], strategy: unary, f: |x, _| x[0].reshape(&[x[0].numel()]) },
     Row { ops: &["permute"], strategy: unary, f: |x, c| x[0].permute(&c.perm) },
     Row {
@@ -323,7 +350,7 @@ const ROWS: &[Row] = &[
     Row { ops: &["softmax"], strategy: unary_rank1, f: |x, c| x[0].softmax(c.axis) },
     Row { ops: &["log_softmax"], strategy: unary_rank1, f: |x, c| x[0].log_softmax(c.axis) },
     Row {
-        ops: &["cross_entropy (composite)"],
+        ops: &["cross_entropy"],
         strategy: labels_case,
         f: |x, c| functional::cross_entropy(&x[0], &c.picks, Reduction::None),
     },
@@ -399,7 +426,7 @@ row_tests! {
     permute => "permute", broadcast_to => "broadcast_to", sum_to => "sum_to", narrow => "narrow",
     pad_axis => "pad_axis", concat => "concat", stack => "stack (unsqueeze, concat)",
     index_select => "index_select", index_add => "index_add", gather => "gather", scatter_add => "scatter_add",
-    softmax => "softmax", log_softmax => "log_softmax", cross_entropy => "cross_entropy (composite)",
+    softmax => "softmax", log_softmax => "log_softmax", cross_entropy => "cross_entropy", linear => "linear",
     bce => "bce", bce_with_logits => "bce_with_logits",
 }
 

@@ -2,7 +2,6 @@
 //! broadcasting of the batch dimensions (as `torch.matmul`), and the vector cases.
 //! Transposed operands are passed to the kernel as strides, never copied.
 
-use super::two;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::shape::{Shape, broadcast_shapes, broadcast_strides, numel, walk2};
@@ -11,10 +10,91 @@ use crate::tensor::Tensor;
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_FLOPS: usize = 1 << 20;
 
-/// Row and column strides of `op(M)` for a row-major `rows × cols` matrix `M`.
-fn operand_strides(rows: usize, cols: usize, transposed: bool) -> (isize, isize) {
-    let _ = rows;
-    if transposed { (1, cols as isize) } else { (cols as isize, 1) }
+/// How the GEMM reads one operand: `op(M)` of a row-major `rows × cols` matrix `M`,
+/// through its row and column strides (a transpose is only a swap of strides).
+#[derive(Clone, Copy)]
+struct Operand {
+    row_stride: isize,
+    col_stride: isize,
+}
+
+impl Operand {
+    fn new(rows: usize, cols: usize, transposed: bool) -> Self {
+        let _ = rows;
+        if transposed {
+            Operand { row_stride: 1, col_stride: cols as isize }
+        } else {
+            Operand { row_stride: cols as isize, col_stride: 1 }
+        }
+    }
+}
+
+/// `dst (m × n, row-major) = [dst +] op(A)·op(B)` on the `gemm` kernels, where `a`
+/// holds `op(A)` (m × k) and `b` holds `op(B)` (k × n) as `lhs` and `rhs` describe.
+/// With `accumulate` the product is added to `dst`'s contents (how `linear` adds
+/// its bias for free). Runs on the current rayon pool above `PARALLEL_FLOPS`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into<T: Element>(
+    dst: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    lhs: Operand,
+    b: &[T],
+    rhs: Operand,
+    accumulate: bool,
+) {
+    // The bounds the unsafe call below relies on, checked once per product (cheap
+    // next to the m·n·k multiply-adds, and a wrong caller panics instead of reading
+    // out of bounds).
+    let last = |rows: usize, cols: usize, op: Operand| {
+        (rows - 1) as isize * op.row_stride + (cols - 1) as isize * op.col_stride
+    };
+    assert!(
+        m > 0 && n > 0 && k > 0 && dst.len() >= m * n,
+        "tensor invariant: gemm_into needs a non-empty product and an m·n destination"
+    );
+    assert!(
+        (last(m, k, lhs) as usize) < a.len() && (last(k, n, rhs) as usize) < b.len(),
+        "tensor invariant: gemm_into operands hold op(A) m×k and op(B) k×n"
+    );
+    let threads = rayon::current_num_threads();
+    let parallelism = if m * n * k >= PARALLEL_FLOPS && threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `dst` holds at least m·n elements, written with row stride n and column
+    // stride 1; `a` holds op(A) (m × k) read through `lhs`'s non-negative strides and
+    // `b` holds op(B) (k × n) through `rhs`'s, and the asserts above check that the
+    // last element of each lies inside its slice. `dst` is a distinct `&mut` borrow,
+    // so it cannot overlap `a` or `b`. With `accumulate`, dst = 1·dst + 1·A·B (its
+    // contents are initialised values); without it, dst is only written (alpha is
+    // then unused).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            lhs.col_stride,
+            lhs.row_stride,
+            b.as_ptr(),
+            rhs.col_stride,
+            rhs.row_stride,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 impl<T: Element> Tensor<T> {
@@ -76,46 +156,22 @@ impl<T: Element> Tensor<T> {
         if m * n > 0 && k > 0 {
             let sa: Vec<usize> = broadcast_strides(batch_a, &batch).iter().map(|s| s * ra * ca).collect();
             let sb: Vec<usize> = broadcast_strides(batch_b, &batch).iter().map(|s| s * rb * cb).collect();
-            let (a_rs, a_cs) = operand_strides(ra, ca, ta);
-            let (b_rs, b_cs) = operand_strides(rb, cb, tb);
-            let parallelism = if m * n * k >= PARALLEL_FLOPS && rayon::current_num_threads() > 1 {
-                gemm::Parallelism::Rayon(rayon::current_num_threads())
-            } else {
-                gemm::Parallelism::None
-            };
+            let lhs = Operand::new(ra, ca, ta);
+            let rhs = Operand::new(rb, cb, tb);
             let mut out_offset = 0;
             let (a, b) = (self.as_slice(), other.as_slice());
             walk2(&batch, &sa, &sb, |oa, ob| {
-                let dst = &mut data[out_offset..out_offset + m * n];
-                // SAFETY: `dst` holds m·n elements written with row stride n and
-                // column stride 1; `a[oa..]` holds the batch's ra·ca matrix, read as
-                // op(A) (m × k) through strides (a_rs, a_cs) that stay inside it, and
-                // likewise `b[ob..]` as op(B) (k × n). The three regions do not
-                // overlap: `data` is a fresh buffer. read_dst is false, so `dst`'s
-                // prior contents (zeros) are not read; alpha is then unused.
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        n,
-                        k,
-                        dst.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        a[oa..].as_ptr(),
-                        a_cs,
-                        a_rs,
-                        b[ob..].as_ptr(),
-                        b_cs,
-                        b_rs,
-                        T::zero(),
-                        T::one(),
-                        false,
-                        false,
-                        false,
-                        parallelism,
-                    );
-                }
+                gemm_into(
+                    &mut data[out_offset..out_offset + m * n],
+                    m,
+                    n,
+                    k,
+                    &a[oa..],
+                    lhs,
+                    &b[ob..],
+                    rhs,
+                    false,
+                );
                 out_offset += m * n;
             });
         }
@@ -123,9 +179,80 @@ impl<T: Element> Tensor<T> {
         Ok(Tensor::record("matmul", &[self, other], y, move |dy, x, _| {
             let (a, b) = (&x[0], &x[1]);
             // Y = op(A)·op(B): d op(A) = dY·op(B)ᵀ and d op(B) = op(A)ᵀ·dY, then undo op.
-            let da = if ta { b.matmul_t(dy, tb, true)? } else { dy.matmul_t(b, false, !tb)? };
-            let db = if tb { dy.matmul_t(a, true, ta)? } else { a.matmul_t(dy, !ta, false)? };
-            Ok(two(da, db))
+            // A constant operand (the data batch of a first layer) gets no gradient:
+            // the engine would drop it, and it costs as much as the forward product.
+            let da = match a.is_recorded() {
+                false => None,
+                true if ta => Some(b.matmul_t(dy, tb, true)?),
+                true => Some(dy.matmul_t(b, false, !tb)?),
+            };
+            let db = match b.is_recorded() {
+                false => None,
+                true if tb => Some(dy.matmul_t(a, true, ta)?),
+                true => Some(a.matmul_t(dy, !ta, false)?),
+            };
+            Ok(smallvec::smallvec![da, db])
+        }))
+    }
+
+    /// The affine map of a dense layer, `self·w + b`, fused: `self` is `[…, in]`
+    /// (any leading axes, or a single vector `[in]`), `w` is `[in, out]` and `b` is
+    /// `[out]`. The bias is written into the output first and the GEMM accumulates
+    /// the product onto it, so the broadcast add costs no extra pass or buffer.
+    /// Gradient: `dx = dy·wᵀ`, `dw = xᵀ·dy` and `db = Σ_rows dy`, with every leading
+    /// axis folded into the rows.
+    ///
+    /// ```
+    /// use tensor_core::Tensor;
+    /// let x = Tensor::<f32>::from_vec(vec![1., 2.], &[1, 2])?;
+    /// let w = Tensor::<f32>::from_vec(vec![1., 0., 0., 1.], &[2, 2])?;
+    /// let b = Tensor::<f32>::from_vec(vec![10., 20.], &[2])?;
+    /// assert_eq!(x.linear(&w, &b)?.to_vec(), vec![11., 22.]);
+    /// # Ok::<(), tensor_core::Error>(())
+    /// ```
+    pub fn linear(&self, w: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
+        let mismatch = |lhs: &Tensor<T>, rhs: &Tensor<T>, reason| Error::ShapeMismatch {
+            op: "linear",
+            lhs: lhs.shape.clone(),
+            rhs: rhs.shape.clone(),
+            reason,
+        };
+        if w.ndim() != 2 || b.ndim() != 1 || b.shape[0] != w.shape[1] {
+            return Err(mismatch(w, b, "the weight must be [in, out] and the bias [out]"));
+        }
+        let (inputs, outputs) = (w.shape[0], w.shape[1]);
+        if self.ndim() == 0 || self.shape[self.ndim() - 1] != inputs {
+            return Err(mismatch(self, w, "the input's last axis must equal the weight's input count"));
+        }
+        let rows = numel(&self.shape[..self.ndim() - 1]);
+        let mut shape = self.shape.clone();
+        *shape.last_mut().unwrap_or_else(|| unreachable!("tensor invariant: rank checked above")) = outputs;
+        let mut data = Vec::with_capacity(rows * outputs);
+        for _ in 0..rows {
+            data.extend_from_slice(b.as_slice());
+        }
+        if rows * outputs > 0 && inputs > 0 {
+            let lhs = Operand::new(rows, inputs, false);
+            let rhs = Operand::new(inputs, outputs, false);
+            gemm_into(&mut data, rows, outputs, inputs, self.as_slice(), lhs, w.as_slice(), rhs, true);
+        }
+        let y = Tensor::from_parts(data, shape);
+        Ok(Tensor::record("linear", &[self, w, b], y, move |dy, x, _| {
+            let (input, w, b) = (&x[0], &x[1], &x[2]);
+            let dy_rows = dy.reshape(&[rows, outputs])?;
+            let dx = match input.is_recorded() {
+                true => Some(dy_rows.matmul_t(w, false, true)?.reshape(&input.shape)?),
+                false => None,
+            };
+            let dw = match w.is_recorded() {
+                true => Some(input.reshape(&[rows, inputs])?.matmul_t(&dy_rows, true, false)?),
+                false => None,
+            };
+            let db = match b.is_recorded() {
+                true => Some(dy_rows.sum(0, false)?),
+                false => None,
+            };
+            Ok(smallvec::smallvec![dx, dw, db])
         }))
     }
 }
