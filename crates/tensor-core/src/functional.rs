@@ -100,9 +100,10 @@ pub fn cross_entropy<T: Element>(
             let start = probabilities.len();
             probabilities.extend(row.iter().map(|&v| (v - shift).exp()));
             let total = probabilities[start..].iter().fold(T::zero(), |acc, &e| acc + e);
-            let lse = total.ln() + shift;
-            probabilities[start..].iter_mut().zip(row).for_each(|(p, &v)| *p = (v - lse).exp());
-            losses.push(lse - row[label]);
+            // One exp per logit: the softmax is e^(z−m) / Σ e^(z−m).
+            let inverse = T::one() / total;
+            probabilities[start..].iter_mut().for_each(|p| *p = *p * inverse);
+            losses.push(total.ln() + shift - row[label]);
         }
     }
     let probabilities = Tensor::from_parts(probabilities, logits.shape.clone());

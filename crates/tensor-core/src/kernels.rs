@@ -69,15 +69,34 @@ pub(crate) fn broadcast_copy<T: Element>(x: &[T], from: &[usize], to: &[usize]) 
     out
 }
 
-/// Reduces `x` over the axes where `mask` is true, combining with `f` from `init`.
-/// The output has keep-dims shape. Accumulation order is row-major, so results are
-/// deterministic.
+/// Folds `xs` with `f` from `init` (an identity of `f`) in `LANES` interleaved
+/// accumulators combined in a fixed order at the end: independent chains the
+/// compiler turns into SIMD lanes, where one serial chain waits on each add's
+/// latency. The grouping depends only on the length, so the result is the same on
+/// every run and for any thread count.
+fn fold_lanes<T: Element>(xs: &[T], init: T, f: &(impl Fn(T, T) -> T + Sync)) -> T {
+    const LANES: usize = 16;
+    let mut lanes = [init; LANES];
+    let mut chunks = xs.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (acc, &v) in lanes.iter_mut().zip(chunk) {
+            *acc = f(*acc, v);
+        }
+    }
+    let tail = chunks.remainder().iter().fold(init, |acc, &v| f(acc, v));
+    lanes.iter().fold(tail, |acc, &v| f(acc, v))
+}
+
+/// Reduces `x` over the axes where `mask` is true, combining with `f` from `init`
+/// (an identity of `f`: 0 for a sum, ∓∞ for max/min). The output has keep-dims
+/// shape. The grouping of the combines depends only on the shapes, never on the
+/// thread count, so results are deterministic; large reductions run on rayon.
 pub(crate) fn reduce<T: Element>(
     x: &[T],
     shape: &[usize],
     mask: &[bool],
     init: T,
-    f: impl Fn(T, T) -> T,
+    f: impl Fn(T, T) -> T + Sync + Send,
 ) -> Vec<T> {
     let out_shape: Vec<usize> = shape.iter().zip(mask).map(|(&d, &m)| if m { 1 } else { d }).collect();
     let out_len = crate::shape::numel(&out_shape);
@@ -85,24 +104,42 @@ pub(crate) fn reduce<T: Element>(
     if x.is_empty() {
         return out;
     }
-    // Fast path: reducing exactly the trailing axes is a reduction of contiguous rows.
+    let parallel = x.len() >= PARALLEL_THRESHOLD;
+    // Reducing exactly the trailing axes: each output folds one contiguous row.
     let first_reduced = mask.iter().position(|&m| m).unwrap_or(mask.len());
     if mask[first_reduced..].iter().all(|&m| m) {
-        let row = x.len() / out_len.max(1);
-        for (o, chunk) in out.iter_mut().zip(x.chunks(row.max(1))) {
-            *o = chunk.iter().fold(init, |acc, &v| f(acc, v));
+        let row = x.len() / out_len;
+        if parallel && out_len == 1 {
+            // One long row (a full sum): fixed-size pieces folded in parallel, then
+            // their partial results in order.
+            let partials: Vec<T> = x.par_chunks(CHUNK).map(|piece| fold_lanes(piece, init, &f)).collect();
+            out[0] = fold_lanes(&partials, init, &f);
+        } else if parallel {
+            out.par_iter_mut().zip(x.par_chunks(row)).for_each(|(o, r)| *o = fold_lanes(r, init, &f));
+        } else {
+            for (o, r) in out.iter_mut().zip(x.chunks(row)) {
+                *o = fold_lanes(r, init, &f);
+            }
         }
         return out;
     }
-    // Fast path: reducing exactly the leading axes (a bias gradient, `sum(0)`) folds
-    // whole rows into the output in row order: the same order as the general walk,
-    // so the same result, in a loop the compiler vectorises.
+    // Reducing exactly the leading axes (a bias gradient, `sum(0)`): whole rows fold
+    // into the output in row order, in a loop the compiler vectorises; in parallel,
+    // each thread takes a block of output columns (the order per output is the same).
     let first_kept = mask.iter().position(|&m| !m).unwrap_or(mask.len());
     if mask[first_kept..].iter().all(|&m| !m) {
-        for row in x.chunks_exact(out_len) {
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = f(*o, v);
+        let fold_columns = |block: &mut [T], first: usize| {
+            for row in x.chunks_exact(out_len) {
+                for (o, &v) in block.iter_mut().zip(&row[first..]) {
+                    *o = f(*o, v);
+                }
             }
+        };
+        const COLUMNS: usize = 256;
+        if parallel && out_len >= 2 * COLUMNS {
+            out.par_chunks_mut(COLUMNS).enumerate().for_each(|(i, block)| fold_columns(block, i * COLUMNS));
+        } else {
+            fold_columns(&mut out, 0);
         }
         return out;
     }

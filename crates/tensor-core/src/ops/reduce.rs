@@ -71,7 +71,8 @@ impl<T: Element> Tensor<T> {
         axes: Axes,
         keepdim: bool,
         init: T,
-        pick: fn(T, T) -> T,
+        // Generic rather than a fn pointer, so the kernel inlines and vectorises it.
+        pick: impl Fn(T, T) -> T + Sync + Send,
     ) -> Result<Tensor<T>> {
         let mask = axes.mask(op, &self.shape)?;
         if self.numel() == 0 {

@@ -1,0 +1,105 @@
+//! The performance paths agree with the plain ones: fused `linear` equals
+//! `matmul` + `add`, the fused cross-entropy equals `logsumexp − gather`, and large
+//! elementwise ops and reductions (which run on rayon) give bit-identical results
+//! for 1 and 2 threads.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tensor_core::functional::{Reduction, cross_entropy};
+use tensor_core::{BackwardOptions, Error, Indices, Tensor};
+
+fn close(a: &Tensor<f64>, b: &Tensor<f64>) -> bool {
+    a.shape() == b.shape() && a.as_slice().iter().zip(b.as_slice()).all(|(x, y)| (x - y).abs() <= 1e-12)
+}
+
+#[test]
+fn linear_matches_matmul_plus_bias_in_value_and_gradients() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let x = Tensor::<f64>::rand_normal(&[2, 3, 5], 0.0, 1.0, &mut rng).unwrap().requires_grad();
+    let w = Tensor::<f64>::rand_normal(&[5, 4], 0.0, 1.0, &mut rng).unwrap().requires_grad();
+    let b = Tensor::<f64>::rand_normal(&[4], 0.0, 1.0, &mut rng).unwrap().requires_grad();
+    let fused = x.linear(&w, &b).unwrap();
+    let plain = x.matmul(&w).unwrap().add(&b).unwrap();
+    assert!(close(&fused, &plain));
+    let keep = || BackwardOptions { keep_graph: true, ..Default::default() };
+    let gf = fused.tanh().sum_all().backward_with(keep()).unwrap();
+    let gp = plain.tanh().sum_all().backward().unwrap();
+    for t in [&x, &w, &b] {
+        assert!(close(gf.wrt(t).unwrap(), gp.wrt(t).unwrap()));
+    }
+}
+
+#[test]
+fn linear_on_a_constant_input_gives_parameter_gradients_only() {
+    let x = Tensor::<f64>::from_vec(vec![1.0, 2.0], &[2]).unwrap();
+    let w = Tensor::<f64>::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[2, 3]).unwrap().requires_grad();
+    let b = Tensor::<f64>::from_vec(vec![0.5, 0.5, 0.5], &[3]).unwrap().requires_grad();
+    let y = x.linear(&w, &b).unwrap();
+    // x·W = 1·[1, 0, 0] + 2·[1, 1, 1] = [3, 2, 2]; plus 0.5.
+    assert_eq!(y.to_vec(), vec![3.5, 2.5, 2.5]);
+    let g = y.sum_all().backward().unwrap();
+    // d/dW Σ(x·W + b) = xᵀ·1 = [[1, 1, 1], [2, 2, 2]]; d/db = 1.
+    assert_eq!(g.wrt(&w).unwrap().to_vec(), vec![1.0, 1.0, 1.0, 2.0, 2.0, 2.0]);
+    assert_eq!(g.wrt(&b).unwrap().to_vec(), vec![1.0; 3]);
+}
+
+#[test]
+fn linear_shape_errors_name_the_op() {
+    let x = Tensor::<f64>::ones(&[2, 3]);
+    let w = Tensor::<f64>::ones(&[3, 4]);
+    for (x, w, b) in [
+        (&x, &w, Tensor::ones(&[3])),
+        (&x, &Tensor::ones(&[4, 4]), Tensor::ones(&[4])),
+        (&Tensor::scalar(1.0), &w, Tensor::ones(&[4])),
+        (&x, &Tensor::ones(&[3]), Tensor::ones(&[4])),
+    ] {
+        assert!(matches!(x.linear(w, &b), Err(Error::ShapeMismatch { op: "linear", .. })));
+    }
+}
+
+#[test]
+fn fused_cross_entropy_matches_the_composite_form() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let z = Tensor::<f64>::rand_normal(&[6, 5], 0.0, 3.0, &mut rng).unwrap().requires_grad();
+    let labels = [0, 4, 2, 2, 1, 3];
+    let fused = cross_entropy(&z, &labels, Reduction::Mean).unwrap();
+    let index = Indices::new(labels.to_vec(), &[6, 1]).unwrap();
+    let composite =
+        z.logsumexp(1, false).unwrap().sub(&z.gather(1, &index).unwrap().reshape(&[6]).unwrap()).unwrap();
+    let composite = composite.mean_all().unwrap();
+    assert!((fused.item().unwrap() - composite.item().unwrap()).abs() < 1e-12);
+    let gf = fused.backward_with(BackwardOptions { keep_graph: true, ..Default::default() }).unwrap();
+    let gc = composite.backward().unwrap();
+    assert!(close(gf.wrt(&z).unwrap(), gc.wrt(&z).unwrap()));
+}
+
+fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
+}
+
+#[test]
+fn large_kernels_give_the_same_bits_for_one_and_two_threads() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let a = Tensor::<f32>::rand_normal(&[300, 700], 0.0, 1.0, &mut rng).unwrap();
+    let b = Tensor::<f32>::rand_normal(&[300, 700], 0.0, 1.0, &mut rng).unwrap();
+    let row = Tensor::<f32>::rand_normal(&[700], 0.0, 1.0, &mut rng).unwrap();
+    let run = || {
+        vec![
+            a.mul(&b).unwrap(),
+            a.add(&row).unwrap(),
+            a.exp(),
+            a.sum_all(),
+            a.sum(0, false).unwrap(),
+            a.sum(1, false).unwrap(),
+            a.max(1, false).unwrap(),
+            a.logsumexp(0, false).unwrap(),
+            a.matmul_t(&b, false, true).unwrap(),
+        ]
+    };
+    let one = in_pool(1, run);
+    let two = in_pool(2, run);
+    for (x, y) in one.iter().zip(&two) {
+        assert_eq!(x.shape(), y.shape());
+        assert!(x.as_slice().iter().zip(y.as_slice()).all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+}
