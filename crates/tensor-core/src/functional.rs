@@ -102,7 +102,7 @@ pub fn cross_entropy<T: Element>(
             let total = probabilities[start..].iter().fold(T::zero(), |acc, &e| acc + e);
             // One exp per logit: the softmax is e^(z−m) / Σ e^(z−m).
             let inverse = T::one() / total;
-            probabilities[start..].iter_mut().for_each(|p| *p = *p * inverse);
+            probabilities[start..].iter_mut().for_each(|p| *p *= inverse);
             losses.push(total.ln() + shift - row[label]);
         }
     }
