@@ -5,3 +5,7 @@ pub use eval;
 pub use nn;
 pub use optim;
 pub use tensor_core;
+
+/// The `tapegrad` command line (`train`, `evaluate`, `predict`, `lesson`), as a library so
+/// its parts can be tested and reused.
+pub mod cli;

@@ -1,0 +1,330 @@
+//! `tapegrad train`: resolve the flags, prepare the data, train (or resume), then score the
+//! test split and write the run folder — model, configuration, metrics and plots — each file
+//! atomically and only once training has succeeded.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+
+use super::args::TrainArgs;
+use super::checkpoint::{Checkpoint, checkpoint_path};
+use super::config::{DataSource, RUN_FORMAT, RunConfig, parse_hidden, resolve_training};
+use super::error::{CliError, Result};
+use super::model::ModelSpec;
+use super::output::{ensure_dir, write_json_atomic};
+use super::plots;
+use super::prepare::{Prepared, prepare};
+use super::progress::{Mode, Reporter};
+use super::report::{Predictions, Scored, render, score};
+use super::train::{Ending, train};
+
+/// The files a finished run folder holds.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// The run's configuration.
+pub const CONFIG_FILE: &str = "config.json";
+/// The run's metrics.
+pub const METRICS_FILE: &str = "metrics.json";
+
+/// Builds the rayon pool with `threads` workers (the GEMM and elementwise kernels use it).
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(threads) = threads {
+        if threads == 0 {
+            return Err(CliError::invalid("--threads", "must be at least 1"));
+        }
+        // A pool can be built once per process; a second call (tests) keeps the first.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    }
+    Ok(())
+}
+
+/// The configuration the flags describe, and the prepared data.
+fn configure(args: &TrainArgs) -> Result<(RunConfig, Prepared)> {
+    let source = DataSource::from_args(&args.data)?;
+    let task = source.task();
+    let (training, split, defaults) = resolve_training(args, &source, task)?;
+    let hidden = match &args.hidden {
+        Some(text) => parse_hidden(text)?,
+        None => defaults.hidden.clone(),
+    };
+    let activation = args.activation.clone().unwrap_or_else(|| defaults.activation.to_string());
+    let activation: nn::Activation =
+        activation.parse().map_err(|e: nn::NnError| CliError::invalid("--activation", e.to_string()))?;
+    let dropout = args.dropout.unwrap_or(defaults.dropout);
+    if !(0.0..1.0).contains(&dropout) {
+        return Err(CliError::invalid("--dropout", format!("{dropout} is outside [0, 1)")));
+    }
+    let prepared = prepare(&source, &split)?;
+    let model = ModelSpec {
+        inputs: prepared.train.n_features(),
+        hidden,
+        outputs: prepared.outputs,
+        activation: activation.to_string(),
+        dropout,
+    };
+    let config = RunConfig {
+        format: RUN_FORMAT.to_string(),
+        dataset: source.display_name(),
+        task: prepared.task,
+        source,
+        split,
+        model,
+        training,
+        preprocessing: prepared.preprocessing.clone(),
+    };
+    Ok((config, prepared))
+}
+
+/// Runs `tapegrad train`.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    set_threads(args.threads)?;
+    let has_data = args.data.dataset.is_some() || args.data.data.is_some();
+    let (config, prepared, dir, resume) = if args.resume && !has_data {
+        // `--resume --out DIR` alone: the checkpoint says what the run is.
+        let dir = args.out.clone().ok_or_else(|| {
+            CliError::invalid("--resume", "give the run folder (--out DIR) or the flags of the run to resume")
+        })?;
+        let checkpoint = Checkpoint::load(&checkpoint_path(&dir))?;
+        let config = checkpoint.config.clone();
+        let prepared = prepare(&config.source, &config.split)?;
+        (config, prepared, dir, Some(checkpoint))
+    } else {
+        let (config, prepared) = configure(args)?;
+        let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&config.dataset));
+        let resume = if args.resume {
+            let checkpoint = Checkpoint::load(&checkpoint_path(&dir))?;
+            let differences = checkpoint.config.differences(&config);
+            if !differences.is_empty() {
+                return Err(CliError::ResumeMismatch { dir, differences: differences.join("; ") });
+            }
+            Some(checkpoint)
+        } else {
+            None
+        };
+        (config, prepared, dir, resume)
+    };
+    if resume.as_ref().is_some_and(|c| c.config.preprocessing != prepared.preprocessing) {
+        return Err(CliError::ResumeMismatch {
+            dir,
+            differences: "the data's fitted standardisation (the data file changed)".into(),
+        });
+    }
+    ensure_dir(&dir)?;
+    let mut reporter = Reporter::new(Mode::detect(args.quiet));
+    reporter.line(&describe(&config, &prepared, &dir));
+    if let Some(checkpoint) = &resume {
+        reporter.line(&format!(
+            "resuming after epoch {} of {}",
+            checkpoint.progress.epochs_done, config.training.epochs
+        ));
+    }
+    let trained = train(
+        &config,
+        &prepared.train,
+        prepared.validation.as_ref(),
+        &dir,
+        resume,
+        &mut reporter,
+        args.stop_after,
+    )?;
+    if trained.ending == Ending::Paused {
+        reporter.line(&format!(
+            "paused after epoch {}; continue with --resume --out {}",
+            trained.progress.epochs_done,
+            dir.display()
+        ));
+        return Ok(());
+    }
+    let (title, data) = match (&prepared.test, &prepared.validation) {
+        (Some(test), _) => ("Test set", test),
+        (None, Some(validation)) => ("Validation set (no test split)", validation),
+        (None, None) => ("Training set (no held-out split)", &prepared.train),
+    };
+    let scored = score(&trained.network, &config.preprocessing, data)?;
+    nn::save_module(dir.join(MODEL_FILE), &trained.network)?;
+    write_json_atomic(&dir.join(CONFIG_FILE), &config)?;
+    let metrics = metrics_json(&config, &prepared, &scored, &trained.progress);
+    write_json_atomic(&dir.join(METRICS_FILE), &metrics)?;
+    let plots =
+        if args.no_plots { Vec::new() } else { write_plots(&dir, &config, &scored, &trained.progress)? };
+    if reporter.mode() != Mode::Quiet {
+        say!();
+        super::say_text(&render(title, &scored)?);
+        say!();
+        let progress = &trained.progress;
+        if let (true, Some(best)) = (progress.early.stopped, progress.early.best_epoch) {
+            say!("Stopped early after epoch {}; the weights are epoch {best}'s.", progress.epochs_done);
+        }
+        say!(
+            "Trained for {:.1}s ({} epochs); {:.1}s in all.",
+            progress.train_seconds,
+            progress.epochs_done,
+            started.elapsed().as_secs_f64()
+        );
+        let mut files = vec![MODEL_FILE.to_string(), CONFIG_FILE.to_string(), METRICS_FILE.to_string()];
+        files.extend(plots);
+        say!("Wrote {} in {}", files.join(", "), dir.display());
+    }
+    Ok(())
+}
+
+/// The one-paragraph description of a run printed before training.
+fn describe(config: &RunConfig, prepared: &Prepared, dir: &Path) -> String {
+    let count = |d: &Option<tapegrad_data::Dataset>| d.as_ref().map_or(0, |d| d.n_samples());
+    let sizes: Vec<String> = config.model.sizes().iter().map(usize::to_string).collect();
+    let parameters = parameter_count(&config.model);
+    let target = match prepared.task {
+        tapegrad_data::Task::Classification => format!("{} classes", prepared.outputs),
+        tapegrad_data::Task::Regression => "a real-valued target".to_string(),
+    };
+    let training = &config.training;
+    let mut model = format!("MLP {} ({})", sizes.join("-"), config.model.activation);
+    if config.model.dropout > 0.0 {
+        model.push_str(&format!(", dropout {}", config.model.dropout));
+    }
+    let mut extras = String::new();
+    if training.patience > 0 {
+        extras.push_str(&format!(", early stopping after {} epochs without improvement", training.patience));
+    }
+    format!(
+        "{}: {} train / {} validation / {} test samples, {} features, {target}\n\
+         model: {model}, {} parameters\n\
+         training: {} lr {}, {}, batch size {}, {} epochs, seed {}{extras}\n\
+         run folder: {}",
+        config.dataset,
+        prepared.train.n_samples(),
+        count(&prepared.validation),
+        count(&prepared.test),
+        prepared.train.n_features(),
+        group_thousands(parameters),
+        describe_optimizer(&training.hyper),
+        training.hyper.lr(),
+        describe_schedule(&training.schedule),
+        training.batch_size,
+        training.epochs,
+        training.seed,
+        dir.display()
+    )
+}
+
+/// An optimizer in words (momentum and Nesterov are SGD's options).
+fn describe_optimizer(hyper: &optim::HyperParams) -> String {
+    match hyper {
+        optim::HyperParams::Sgd(c) if c.nesterov => format!("SGD with Nesterov momentum {}", c.momentum),
+        optim::HyperParams::Sgd(c) if c.momentum > 0.0 => format!("SGD with momentum {}", c.momentum),
+        other => other.kind().name().to_string(),
+    }
+}
+
+/// A schedule in words.
+fn describe_schedule(schedule: &super::config::ScheduleSpec) -> String {
+    use super::config::ScheduleSpec;
+    match *schedule {
+        ScheduleSpec::Constant => "constant".to_string(),
+        ScheduleSpec::Step { step_size, gamma } => format!("×{gamma} every {step_size} epochs"),
+        ScheduleSpec::Exponential { gamma } => format!("×{gamma} per epoch"),
+        ScheduleSpec::Cosine { min_lr } => format!("cosine decay to {min_lr}"),
+        ScheduleSpec::WarmupCosine { warmup_epochs, min_lr } => {
+            format!("{warmup_epochs} warm-up epochs, then cosine decay to {min_lr}")
+        }
+    }
+}
+
+/// Weights and biases of a network of this shape.
+fn parameter_count(model: &ModelSpec) -> usize {
+    model.sizes().windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+}
+
+/// `535818` → `535,818`.
+fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `metrics.json`: the task, the data set, the test metrics by eval's names, the training
+/// time, and the per-epoch history.
+fn metrics_json(
+    config: &RunConfig,
+    prepared: &Prepared,
+    scored: &Scored,
+    progress: &super::checkpoint::Progress,
+) -> Value {
+    let mut test = Map::new();
+    for (name, value) in &scored.metrics {
+        test.insert(name.clone(), json!(value));
+    }
+    let count = |d: &Option<tapegrad_data::Dataset>| d.as_ref().map_or(0, |d| d.n_samples());
+    json!({
+        "task": config.task.to_string(),
+        "dataset": config.dataset,
+        "test": Value::Object(test),
+        "train_seconds": progress.train_seconds,
+        "epochs": progress.epochs_done,
+        "stopped_early": progress.early.stopped,
+        "best_epoch": progress.early.best_epoch,
+        "samples": {
+            "train": prepared.train.n_samples(),
+            "validation": count(&prepared.validation),
+            "test": count(&prepared.test),
+        },
+        "parameters": parameter_count(&config.model),
+        "history": progress.history,
+    })
+}
+
+/// Draws the run's plots; returns their file names.
+fn write_plots(
+    dir: &Path,
+    config: &RunConfig,
+    scored: &Scored,
+    progress: &super::checkpoint::Progress,
+) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    let history = &progress.history;
+    plots::loss_curves(
+        &dir.join("loss.png"),
+        &format!("{}: loss per epoch", config.dataset),
+        &history.train_loss,
+        &history.validation_loss,
+    )?;
+    written.push("loss.png".to_string());
+    match &scored.predictions {
+        Predictions::Classes { y_true, y_pred, probabilities, n_classes, class_names } => {
+            let kind = if *n_classes == 2 { "" } else { ", one-vs-rest" };
+            plots::pr_curves(
+                &dir.join("pr_curve.png"),
+                &format!("{}: precision-recall (test{kind})", config.dataset),
+                y_true,
+                probabilities,
+                class_names,
+            )?;
+            let confusion = eval::ConfusionMatrix::new(y_true, y_pred, *n_classes)?;
+            plots::confusion_heatmap(
+                &dir.join("confusion_matrix.png"),
+                &format!("{}: confusion matrix (test)", config.dataset),
+                &confusion.rows(),
+                class_names,
+            )?;
+            written.push("pr_curve.png".to_string());
+            written.push("confusion_matrix.png".to_string());
+        }
+        Predictions::Values { y_true, y_pred } => {
+            plots::predicted_vs_actual(
+                &dir.join("predicted_vs_actual.png"),
+                &format!("{}: predicted vs actual (test)", config.dataset),
+                y_true,
+                y_pred,
+            )?;
+            written.push("predicted_vs_actual.png".to_string());
+        }
+    }
+    Ok(written)
+}
