@@ -6,6 +6,6 @@ pub use nn;
 pub use optim;
 pub use tensor_core;
 
-/// The `tapegrad` command line (`train`, `evaluate`, `predict`, `lesson`), as a library so
-/// its parts can be tested and reused.
+// The `tapegrad` command line (train, evaluate, predict, lesson), as a library so its parts
+// can be tested and reused; documented by its own `//!` page.
 pub mod cli;

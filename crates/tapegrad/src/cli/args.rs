@@ -130,7 +130,7 @@ pub struct TrainArgs {
     /// Hidden layer widths, comma-separated (`512,256`); `none` for a linear model.
     #[arg(long, value_name = "SIZES")]
     pub hidden: Option<String>,
-    /// Hidden activation: relu, tanh, sigmoid, gelu, leaky_relu[:slope], softplus, ...
+    /// Hidden activation: relu, tanh, sigmoid, gelu, leaky_relu:SLOPE, softplus, ...
     #[arg(long)]
     pub activation: Option<String>,
     /// The loss. Default: cross-entropy for classification, mse for regression.
@@ -209,7 +209,7 @@ pub struct TrainArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// The folder for the model, metrics, plots and checkpoints. Default: runs/<dataset>.
+    /// The folder for the model, metrics, plots and checkpoints. Default: runs/DATASET.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// No progress output and no report (files are still written).
@@ -300,7 +300,7 @@ pub enum Lesson {
 /// Flags every lesson takes.
 #[derive(Debug, Clone, Args)]
 pub struct LessonCommon {
-    /// The folder for the plots. Default: runs/lesson-<name>.
+    /// The folder for the plots. Default: runs/lesson-NAME.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// The seed of the split and of every random choice.

@@ -569,7 +569,10 @@ mod tests {
     fn tick_marks_are_round_numbers() {
         let linear = ticks(0.0, 1.0, false);
         let expected = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
-        assert!(linear.len() == 6 && linear.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-12), "{linear:?}");
+        assert!(
+            linear.len() == 6 && linear.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{linear:?}"
+        );
         assert_eq!(ticks(20.0, 80.0, false), vec![20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0]);
         let log: Vec<f64> = ticks(-2.0, 0.0, true).iter().map(|t| 10f64.powf(*t)).collect();
         let expected = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
