@@ -33,9 +33,11 @@ fn main() -> Result<()> {
     let mut runner = TestRunner::new(Config { cases: 64, failure_persistence: None, ..Config::default() });
     let outcome = runner.run(&any_tensor(4, 3, -4.0..4.0), |x| {
         let f = |xs: &[Tensor<f64>]| Ok(swish(&xs[0]));
-        let first = gradcheck(f, std::slice::from_ref(&x), &GradcheckOptions::default()).expect("gradcheck ran");
+        let first =
+            gradcheck(f, std::slice::from_ref(&x), &GradcheckOptions::default()).expect("gradcheck ran");
         prop_assert!(first.passed, "{first}");
-        let second = gradgradcheck(f, std::slice::from_ref(&x), &GradcheckOptions::default()).expect("gradgradcheck ran");
+        let second = gradgradcheck(f, std::slice::from_ref(&x), &GradcheckOptions::default())
+            .expect("gradgradcheck ran");
         prop_assert!(second.passed, "{second}");
         Ok(())
     });

@@ -32,7 +32,9 @@ fn main() -> Result<()> {
         op: "inspect_tape",
         reason: format!("cannot create {out_dir}: {e}"),
     })?;
-    for (name, dot) in [("forward.dot", inspect::forward_dot::<f64>()), ("backward.dot", inspect::backward_dot::<f64>())] {
+    for (name, dot) in
+        [("forward.dot", inspect::forward_dot::<f64>()), ("backward.dot", inspect::backward_dot::<f64>())]
+    {
         let path = std::path::Path::new(&out_dir).join(name);
         std::fs::write(&path, dot).map_err(|e| tensor_core::Error::InvalidArgument {
             op: "inspect_tape",
@@ -46,7 +48,13 @@ fn main() -> Result<()> {
     for p in [&w1, &w2, &b1, &b2] {
         let g = grads.get_param(p).expect("every parameter reaches the loss");
         let shown: Vec<String> = g.as_slice().iter().take(4).map(|v| format!("{v:+.5}")).collect();
-        println!("  d loss / d {:<2} {:?}: [{}{}]", p.name(), g.shape(), shown.join(", "), if g.numel() > 4 { ", …" } else { "" });
+        println!(
+            "  d loss / d {:<2} {:?}: [{}{}]",
+            p.name(),
+            g.shape(),
+            shown.join(", "),
+            if g.numel() > 4 { ", …" } else { "" }
+        );
     }
     println!("\nAfter backward the tape is freed: {} nodes", tensor_core::tape_len::<f64>());
     Ok(())
