@@ -20,6 +20,7 @@
 
 pub mod data;
 mod error;
+pub mod peak;
 mod report;
 pub mod rss;
 mod torch;

@@ -52,6 +52,10 @@ struct Cli {
     /// PyTorch's script (default: bench/torch_mlp.py of this source tree).
     #[arg(long)]
     torch_script: Option<PathBuf>,
+    /// Measure the single-core FMA peak and tapegrad's SGEMM (n = 256, 512, 1024,
+    /// one thread) against it, then exit.
+    #[arg(long)]
+    peak: bool,
     /// Measure tapegrad in this process instead of a child (peak RSS then covers
     /// every configuration so far).
     #[arg(long)]
@@ -87,11 +91,34 @@ fn options(cli: Cli) -> Result<Options, BenchError> {
     Ok(options)
 }
 
+fn print_peak() -> ExitCode {
+    let Some(peak) = tapegrad_bench::peak::fma_peak_gflops() else {
+        eprintln!("tapegrad-bench: this CPU has no AVX2/FMA, no peak to measure");
+        return ExitCode::FAILURE;
+    };
+    println!("FMA peak, 1 core: {peak:.1} GFLOP/s");
+    for n in [256, 512, 1024] {
+        match tapegrad_bench::peak::sgemm_gflops(n) {
+            Ok(g) => {
+                println!("SGEMM n = {n:4}, 1 thread: {g:6.1} GFLOP/s = {:5.1} % of peak", 100.0 * g / peak)
+            }
+            Err(e) => {
+                eprintln!("tapegrad-bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     if let Some(code) = tapegrad_bench::serve_child_if_requested() {
         return ExitCode::from(code as u8);
     }
     let cli = Cli::parse();
+    if cli.peak {
+        return print_peak();
+    }
     let json = cli.json;
     let result = options(cli).and_then(|o| tapegrad_bench::run(&o, json, &mut std::io::stdout()));
     match result {

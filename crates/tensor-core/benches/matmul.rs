@@ -39,5 +39,34 @@ fn matmul(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, matmul);
+/// The products of one 784-128-10 (batch 64) and 784-512-256-10 (batch 256)
+/// training step: forward `x·W`, weight gradient `xᵀ·dy`, input gradient `dy·Wᵀ`.
+fn mlp_shapes(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut group = c.benchmark_group("matmul_mlp_shapes");
+    group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    let pool = pool(1);
+    // (name, rows of A as stored, cols of A, rows of B, cols of B, transpose A, transpose B)
+    let shapes: [(&str, [usize; 4], bool, bool); 6] = [
+        ("fwd_64x784x128", [64, 784, 784, 128], false, false),
+        ("dw_784x64x128", [64, 784, 64, 128], true, false),
+        ("fwd_256x784x512", [256, 784, 784, 512], false, false),
+        ("dw_784x256x512", [256, 784, 256, 512], true, false),
+        ("fwd_256x512x256", [256, 512, 512, 256], false, false),
+        ("dx_256x256x512", [256, 256, 512, 256], false, true),
+    ];
+    for (name, [ra, ca, rb, cb], ta, tb) in shapes {
+        let a = Tensor::<f32>::rand_uniform(&[ra, ca], -1.0, 1.0, &mut rng).expect("a");
+        let b = Tensor::<f32>::rand_uniform(&[rb, cb], -1.0, 1.0, &mut rng).expect("b");
+        let (m, k) = if ta { (ca, ra) } else { (ra, ca) };
+        let n = if tb { rb } else { cb };
+        group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        group.bench_function(name, |bench| {
+            pool.install(|| bench.iter(|| a.matmul_t(&b, ta, tb).expect("matmul")))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, matmul, mlp_shapes);
 criterion_main!(benches);

@@ -167,5 +167,35 @@ fn per_op_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, elementwise, reductions, softmax_cross_entropy, per_op_overhead);
+/// Sizes around the rayon thresholds (`kernels::PARALLEL_THRESHOLD`, 128k elements;
+/// 256k for reductions):
+/// below it both pools run the same sequential loop; above it, 2 threads should win.
+fn parallel_threshold(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut group = short(c, "parallel_threshold");
+    for len in [1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 19] {
+        let a = Tensor::<f32>::rand_uniform(&[len], -1.0, 1.0, &mut rng).expect("a");
+        let b = Tensor::<f32>::rand_uniform(&[len], -1.0, 1.0, &mut rng).expect("b");
+        group.throughput(Throughput::Elements(len as u64));
+        for threads in [1, 2] {
+            let pool = pool(threads);
+            group.bench_function(BenchmarkId::new(format!("mul/{threads}t"), len), |bench| {
+                pool.install(|| bench.iter(|| a.mul(&b).expect("mul")))
+            });
+            group.bench_function(BenchmarkId::new(format!("sum_all/{threads}t"), len), |bench| {
+                pool.install(|| bench.iter(|| a.sum_all()))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    elementwise,
+    reductions,
+    softmax_cross_entropy,
+    per_op_overhead,
+    parallel_threshold
+);
 criterion_main!(benches);

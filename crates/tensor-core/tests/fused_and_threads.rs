@@ -80,8 +80,8 @@ fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
 #[test]
 fn large_kernels_give_the_same_bits_for_one_and_two_threads() {
     let mut rng = StdRng::seed_from_u64(13);
-    let a = Tensor::<f32>::rand_normal(&[300, 700], 0.0, 1.0, &mut rng).unwrap();
-    let b = Tensor::<f32>::rand_normal(&[300, 700], 0.0, 1.0, &mut rng).unwrap();
+    let a = Tensor::<f32>::rand_normal(&[400, 700], 0.0, 1.0, &mut rng).unwrap();
+    let b = Tensor::<f32>::rand_normal(&[400, 700], 0.0, 1.0, &mut rng).unwrap();
     let row = Tensor::<f32>::rand_normal(&[700], 0.0, 1.0, &mut rng).unwrap();
     let run = || {
         vec![
