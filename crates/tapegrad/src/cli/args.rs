@@ -26,6 +26,9 @@ pub enum Command {
     Predict(PredictArgs),
     /// The seed's lessons as real runs with plots.
     Lesson(LessonArgs),
+    /// Measure MLP training speed (the tapegrad-bench protocol; PyTorch side by side when it
+    /// can be imported).
+    Bench(BenchArgs),
 }
 
 /// Where the data comes from: a shipped set by name or a user's file.
@@ -312,4 +315,30 @@ pub struct LessonCommon {
     /// Only the summary lines, no explanation.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `tapegrad bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Models as layer sizes, comma-separated.
+    #[arg(long, default_value = "784-128-10,784-512-256-10", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Batch sizes, comma-separated.
+    #[arg(long, default_value = "64,256", value_delimiter = ',')]
+    pub batch_sizes: Vec<usize>,
+    /// Thread counts, comma-separated.
+    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Smoke-test protocol: 4,096 samples, 3 warm-up steps, 1 epoch (noisy figures).
+    #[arg(long)]
+    pub quick: bool,
+    /// Measurements per configuration; the median is reported.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// One JSON object per line and configuration.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip PyTorch's side.
+    #[arg(long)]
+    pub no_torch: bool,
 }

@@ -83,6 +83,9 @@ pub enum CliError {
         /// What the plotting library said.
         reason: String,
     },
+    /// The speed benchmark failed.
+    #[error(transparent)]
+    Bench(#[from] tapegrad_bench::BenchError),
     /// The data given to `evaluate` or `predict` does not fit the trained model.
     #[error("{reason}")]
     ModelMismatch {

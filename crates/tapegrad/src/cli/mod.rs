@@ -1,4 +1,4 @@
-//! The `tapegrad` command line: `train`, `evaluate`, `predict` and the seed's lessons.
+//! The `tapegrad` command line: `train`, `evaluate`, `predict`, the seed's lessons and `bench`.
 //!
 //! [`main_with`] is the whole program: it parses the arguments, runs the subcommand and turns
 //! any [`CliError`] into one line on standard error and a non-zero exit code — bad data, bad
@@ -16,6 +16,7 @@ macro_rules! say {
 }
 
 pub mod args;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod defaults;
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
         args::Command::Evaluate(evaluate) => evaluate::run(&evaluate),
         args::Command::Predict(predict) => predict::run(&predict),
         args::Command::Lesson(lesson) => lesson::run(&lesson),
+        args::Command::Bench(bench) => bench::run(&bench),
     }
 }
 

@@ -127,7 +127,12 @@ impl Network {
         let last = self.layers.len() - 1;
         let mut y = x.clone();
         for (index, layer) in self.layers.iter().enumerate() {
-            y = layer.forward(&y)?;
+            // tensor-core's fused `linear` adds the bias inside the GEMM's accumulation: one
+            // pass over the output instead of two, and one node on the tape.
+            y = match layer.bias() {
+                Some(bias) if y.ndim() == 2 => y.linear(&layer.weight().tensor(), &bias.tensor())?,
+                _ => layer.forward(&y)?,
+            };
             if index < last {
                 y = self.activation.apply(&y)?;
                 if let Some(key) = key.filter(|_| self.spec.dropout > 0.0) {
