@@ -47,6 +47,15 @@ fn csv_errors_name_line_and_column() {
 }
 
 #[test]
+fn a_truncated_gzip_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/sklearn/digits.csv.gz");
+    let bytes = std::fs::read(shipped).unwrap();
+    let cut = write(dir.path(), "digits.csv.gz", &bytes[..bytes.len() / 2]);
+    train_fails(dir.path(), &cut, &[], &["digits.csv.gz", "decompressing gzip data"]);
+}
+
+#[test]
 fn target_and_label_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
