@@ -193,3 +193,69 @@ mod erased {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::args::TrainArgs;
+    use crate::cli::config::{DataSource, RUN_FORMAT, resolve_training};
+    use crate::cli::model::{ModelSpec, Network};
+    use crate::cli::prepare::prepare;
+    use optim::StepParams;
+    use tensor_core::Tensor;
+
+    #[test]
+    fn a_checkpoint_round_trips_bit_for_bit() {
+        let source = DataSource::Shipped { name: "iris".into() };
+        let (training, split, _) =
+            resolve_training(&TrainArgs::default(), &source, tapegrad_data::Task::Classification).unwrap();
+        let prepared = prepare(&source, &split).unwrap();
+        let model =
+            ModelSpec { inputs: 4, hidden: vec![5], outputs: 3, activation: "relu".into(), dropout: 0.0 };
+        let network = Network::new(&model, 1).unwrap();
+        let mut adam = optim::build::<f32>(training.hyper).unwrap();
+        let x = Tensor::from_slice(&prepared.train.features()[..8], &[2, 4]).unwrap();
+        let loss = nn::loss::cross_entropy(&network.forward_eval(&x).unwrap(), &[0, 2], nn::Reduction::Mean)
+            .unwrap();
+        adam.step_params(&network.parameter_list(), &loss.backward().unwrap()).unwrap();
+        let config = RunConfig {
+            format: RUN_FORMAT.into(),
+            dataset: "iris".into(),
+            task: prepared.task,
+            source,
+            split,
+            model,
+            training,
+            preprocessing: prepared.preprocessing,
+        };
+        let progress = Progress {
+            epochs_done: 1,
+            history: History { train_loss: vec![0.1 + 0.2], ..History::default() },
+            early: EarlyState { best_loss: Some(1.0 / 3.0), best_epoch: Some(1), ..EarlyState::default() },
+            ..Progress::default()
+        };
+        let weights = nn::module_io::module_tensors(&network).unwrap();
+        let checkpoint =
+            Checkpoint { config, progress, best: weights.clone(), weights, optimizer: adam.state() };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKPOINT_FILE);
+        checkpoint.save(&path).unwrap();
+        // Tensors come back in file order; they are matched by name, so compare them sorted.
+        let sorted = |mut c: Checkpoint| {
+            c.weights.sort_by(|a, b| a.name.cmp(&b.name));
+            c.best.sort_by(|a, b| a.name.cmp(&b.name));
+            c
+        };
+        assert_eq!(sorted(Checkpoint::load(&path).unwrap()), sorted(checkpoint));
+    }
+
+    #[test]
+    fn a_missing_or_foreign_checkpoint_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKPOINT_FILE);
+        assert!(matches!(Checkpoint::load(&path), Err(CliError::BadFile { .. })));
+        weights_file::save(&path, &[]).unwrap();
+        let err = Checkpoint::load(&path).unwrap_err();
+        assert!(err.to_string().contains("no `format`"), "{err}");
+    }
+}
