@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Train, evaluate and use neural networks on shipped or your own data, and run the lessons
 /// of "Mathematical Aspects of Deep Learning" as real experiments.
 #[derive(Debug, Parser)]
-#[command(name = "tapegrad", version, about, long_about = None)]
+#[command(name = "tapegrad", version)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
