@@ -28,7 +28,8 @@ pub struct Report {
     /// PyTorch: the last batch's loss (first round).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub torch_final_loss: Option<f64>,
-    /// tapegrad's samples/s over PyTorch's (above 1: tapegrad is faster).
+    /// tapegrad's samples/s over PyTorch's (above 1: tapegrad is faster): the median
+    /// over rounds of each round's ratio.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio: Option<f64>,
     /// tapegrad's figure of each round.
@@ -61,7 +62,13 @@ impl Report {
             torch_samples_per_sec,
             torch_peak_rss_bytes: torch_rss,
             torch_final_loss: ran.then_some(torch_loss),
-            ratio: torch_samples_per_sec.map(|t| samples_per_sec / t),
+            ratio: ran.then(|| {
+                // Paired: each round's two sides ran back to back under the same load
+                // from the rest of the machine, so their ratio is steadier than the
+                // ratio of the two medians.
+                let paired: Vec<f64> = rounds.iter().zip(&torch_rounds).map(|(o, t)| o / t).collect();
+                median(&paired)
+            }),
             rounds,
             torch_rounds,
         }
@@ -132,4 +139,30 @@ pub fn write_table(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
 pub fn write_json(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {
     let line = serde_json::to_string(r).map_err(std::io::Error::other)?;
     writeln!(out, "{line}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Protocol;
+
+    fn measured(samples_per_sec: f64, rss: u64) -> Measurement {
+        Measurement::new(vec![samples_per_sec], Some(rss), 2.3)
+    }
+
+    #[test]
+    fn the_ratio_is_the_median_of_paired_rounds() {
+        let job = Job { model: vec![784, 128, 10], batch_size: 64, threads: 1, protocol: Protocol::quick() };
+        let ours = vec![measured(100.0, 5), measured(300.0, 7), measured(200.0, 6)];
+        let theirs = vec![measured(50.0, 9), measured(100.0, 8), measured(100.0, 9)];
+        let r = Report::new(&job, ours, theirs);
+        // Per-round ratios 2, 3, 2: median 2 (the ratio of the medians would be 2 too,
+        // but not in general).
+        assert_eq!(r.ratio, Some(2.0));
+        assert_eq!((r.samples_per_sec, r.torch_samples_per_sec), (200.0, Some(100.0)));
+        assert_eq!((r.peak_rss_bytes, r.torch_peak_rss_bytes), (Some(7), Some(9)));
+        assert_eq!(r.model, "784-128-10");
+        let without = Report::new(&job, vec![measured(100.0, 5)], vec![]);
+        assert_eq!((without.ratio, without.torch_samples_per_sec), (None, None));
+    }
 }
