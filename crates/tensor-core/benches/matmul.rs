@@ -45,7 +45,7 @@ fn mlp_shapes(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(1);
     let mut group = c.benchmark_group("matmul_mlp_shapes");
     group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
-    let pool = pool(1);
+    let pools = [pool(1), pool(2)];
     // (name, rows of A as stored, cols of A, rows of B, cols of B, transpose A, transpose B)
     let shapes: [(&str, [usize; 4], bool, bool); 6] = [
         ("fwd_64x784x128", [64, 784, 784, 128], false, false),
@@ -61,9 +61,11 @@ fn mlp_shapes(c: &mut Criterion) {
         let (m, k) = if ta { (ca, ra) } else { (ra, ca) };
         let n = if tb { rb } else { cb };
         group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
-        group.bench_function(name, |bench| {
-            pool.install(|| bench.iter(|| a.matmul_t(&b, ta, tb).expect("matmul")))
-        });
+        for (threads, pool) in [1, 2].into_iter().zip(&pools) {
+            group.bench_function(format!("{name}/{threads}t"), |bench| {
+                pool.install(|| bench.iter(|| a.matmul_t(&b, ta, tb).expect("matmul")))
+            });
+        }
     }
     group.finish();
 }

@@ -6,6 +6,7 @@ use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::shape::{Shape, broadcast_shapes, broadcast_strides, numel, walk2};
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_FLOPS: usize = 1 << 20;
@@ -32,7 +33,15 @@ impl Operand {
 /// `dst (m × n, row-major) = [dst +] op(A)·op(B)` on the `gemm` kernels, where `a`
 /// holds `op(A)` (m × k) and `b` holds `op(B)` (k × n) as `lhs` and `rhs` describe.
 /// With `accumulate` the product is added to `dst`'s contents (how `linear` adds
-/// its bias for free). Runs on the current rayon pool above `PARALLEL_FLOPS`.
+/// its bias for free).
+///
+/// Above `PARALLEL_FLOPS` on a pool of several threads, the output's rows are cut
+/// into one block per thread and each block is a single-threaded product. Measured
+/// on the MLP's products with 2 threads, this beats the kernel's own threading most
+/// where an operand is transposed (the weight gradient `xᵀ·dy`: 1.5× → 1.9× one
+/// thread). Every output element is computed by the same micro-kernel in the same
+/// order as without the cut, so the result is the same for any thread count (a cut
+/// along columns is not: it moves elements between the kernel's tiles).
 #[allow(clippy::too_many_arguments)]
 fn gemm_into<T: Element>(
     dst: &mut [T],
@@ -45,7 +54,7 @@ fn gemm_into<T: Element>(
     rhs: Operand,
     accumulate: bool,
 ) {
-    // The bounds the unsafe call below relies on, checked once per product (cheap
+    // The bounds the unsafe calls below rely on, checked once per product (cheap
     // next to the m·n·k multiply-adds, and a wrong caller panics instead of reading
     // out of bounds).
     let last = |rows: usize, cols: usize, op: Operand| {
@@ -60,31 +69,74 @@ fn gemm_into<T: Element>(
         "tensor invariant: gemm_into operands hold op(A) m×k and op(B) k×n"
     );
     let threads = rayon::current_num_threads();
-    let parallelism = if m * n * k >= PARALLEL_FLOPS && threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: `dst` holds at least m·n elements, written with row stride n and column
-    // stride 1; `a` holds op(A) (m × k) read through `lhs`'s non-negative strides and
-    // `b` holds op(B) (k × n) through `rhs`'s, and the asserts above check that the
-    // last element of each lies inside its slice. `dst` is a distinct `&mut` borrow,
-    // so it cannot overlap `a` or `b`. With `accumulate`, dst = 1·dst + 1·A·B (its
-    // contents are initialised values); without it, dst is only written (alpha is
-    // then unused).
+    let parallel = m * n * k >= PARALLEL_FLOPS && threads > 1;
+    let parts = if parallel { threads.min(m / MIN_ROWS) } else { 1 };
+    if parts <= 1 {
+        // One thread, or too few rows to cut: the kernel's own threading (which
+        // splits along its own tiles, so the bits do not depend on the threads).
+        let parallelism = if parallel { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+        // SAFETY: `dst` holds at least m·n elements (row stride n); `a` and `b` hold
+        // op(A) and op(B) through their non-negative strides (checked above); `dst`
+        // is a distinct `&mut` borrow, so it overlaps neither operand.
+        unsafe {
+            gemm_raw(dst.as_mut_ptr(), m, n, k, a.as_ptr(), lhs, b.as_ptr(), rhs, accumulate, parallelism)
+        };
+        return;
+    }
+    let block = m.div_ceil(parts).next_multiple_of(8);
+    dst[..m * n].par_chunks_mut(block * n).enumerate().for_each(|(i, rows)| {
+        let first = i * block;
+        let count = rows.len() / n;
+        // SAFETY: `rows` is this block's own `&mut` slice of `count` output rows (row
+        // stride n); `a` is read from the block's first row of op(A), an offset
+        // along a non-negative stride that stays inside the slice checked above, and
+        // `b` whole, as checked above; neither overlaps `dst`.
+        unsafe {
+            let a_first = a.as_ptr().offset(first as isize * lhs.row_stride);
+            let none = gemm::Parallelism::None;
+            gemm_raw(rows.as_mut_ptr(), count, n, k, a_first, lhs, b.as_ptr(), rhs, accumulate, none);
+        }
+    });
+}
+
+/// The fewest output rows worth a thread of their own.
+const MIN_ROWS: usize = 32;
+
+/// One `gemm` call: `dst (m × n, row stride n) = [dst +] op(A)·op(B)`.
+///
+/// # Safety
+/// `dst` must be valid for writes (and reads, with `accumulate`) of the m × n block
+/// with row stride `n`, `a` and `b` valid for reads of op(A) (m × k) and op(B)
+/// (k × n) through `lhs` and `rhs`, and `dst` must overlap neither.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw<T: Element>(
+    dst: *mut T,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const T,
+    lhs: Operand,
+    b: *const T,
+    rhs: Operand,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    // SAFETY: the caller guarantees the regions (this function's contract). With
+    // `accumulate`, dst = 1·dst + 1·A·B (dst holds initialised values); without it
+    // dst is only written (alpha is then unused).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
-            a.as_ptr(),
+            a,
             lhs.col_stride,
             lhs.row_stride,
-            b.as_ptr(),
+            b,
             rhs.col_stride,
             rhs.row_stride,
             T::one(),
