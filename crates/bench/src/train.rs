@@ -4,6 +4,7 @@
 use crate::data;
 use crate::error::BenchError;
 use crate::{Job, Measurement};
+use rayon::prelude::*;
 use std::time::Instant;
 use tensor_core::functional::{Reduction, cross_entropy};
 use tensor_core::{Parameter, Tensor};
@@ -52,11 +53,7 @@ impl Mlp {
             for p in [w, b] {
                 let g =
                     grads.get_param(p).ok_or(BenchError::MissingGradient { parameter: p.name().into() })?;
-                p.update(|values| {
-                    for (v, &g) in values.iter_mut().zip(g.as_slice()) {
-                        *v -= LEARNING_RATE * g;
-                    }
-                });
+                p.update(|values| sgd(values, g.as_slice()));
             }
         }
         Ok(loss.item()?)
@@ -65,6 +62,18 @@ impl Mlp {
 
 /// A batch's inputs and labels.
 type Batch = (Tensor<f32>, Vec<usize>);
+
+/// `v −= lr·g`, on the rayon pool for large parameters (fixed-size chunks, so the
+/// result does not depend on the thread count; each element is updated once).
+fn sgd(values: &mut [f32], grads: &[f32]) {
+    const CHUNK: usize = 1 << 14;
+    let step = |v: &mut [f32], g: &[f32]| v.iter_mut().zip(g).for_each(|(v, &g)| *v -= LEARNING_RATE * g);
+    if values.len() >= 1 << 17 {
+        values.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK)).for_each(|(v, g)| step(v, g));
+    } else {
+        step(values, grads);
+    }
+}
 
 /// Full batches of the data set, in order, each its own tensor (built before timing,
 /// as PyTorch's slices are views: neither side copies a batch inside the loop).
