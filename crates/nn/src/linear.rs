@@ -130,10 +130,11 @@ impl<T: Element> Module<T> for Linear<T> {
                 shape: x.shape().to_vec(),
             });
         }
-        let y = x.matmul(&self.weight.tensor())?;
+        // With a bias, the fused op adds it on the GEMM's accumulation (one pass, one
+        // buffer); see docs/PERFORMANCE.md.
         Ok(match &self.bias {
-            Some(b) => y.add(&b.tensor())?,
-            None => y,
+            Some(b) => x.linear(&self.weight.tensor(), &b.tensor())?,
+            None => x.matmul(&self.weight.tensor())?,
         })
     }
 
