@@ -5,7 +5,7 @@ use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{OptimError, Result};
-use crate::optimizer::{Optimizer, check_non_negative};
+use crate::optimizer::{Optimizer, check_non_negative, slot_optimizer};
 use crate::state::{BufferSpec, HyperParams, OptimizerKind, OptimizerState, Slots, cast};
 
 const NAME: &str = "Adagrad";
@@ -104,37 +104,8 @@ pub struct Adagrad<T> {
 }
 
 impl<T: Float> Adagrad<T> {
-    /// Builds the optimizer after checking `config`.
-    ///
-    /// # Errors
-    /// See [`AdagradConfig::validate`].
-    pub fn new(config: AdagradConfig) -> Result<Self> {
-        config.validate()?;
-        Ok(Adagrad { config, slots: Slots::new() })
-    }
-
-    /// The hyper-parameters in force.
-    pub fn config(&self) -> &AdagradConfig {
-        &self.config
-    }
-}
-
-impl<T: Float> Optimizer<T> for Adagrad<T> {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::Adagrad
-    }
-
-    fn lr(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) -> Result<()> {
-        check_non_negative(NAME, "lr", lr)?;
-        self.config.lr = lr;
-        Ok(())
-    }
-
-    fn step_slices(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<()> {
+    /// One update of every parameter; shape checks and lazy state live in `Slots::step`.
+    fn update(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<()> {
         let c = self.config;
         let eps = cast::<T>(c.eps);
         let weight_decay = cast::<T>(c.weight_decay);
@@ -157,26 +128,6 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
             }
         })
     }
-
-    fn state(&self) -> OptimizerState {
-        self.slots.to_state(HyperParams::Adagrad(self.config), &self.config.buffers())
-    }
-
-    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
-        let HyperParams::Adagrad(config) = state.hyper else {
-            return Err(OptimError::StateKindMismatch {
-                optimizer: NAME,
-                expected: OptimizerKind::Adagrad,
-                found: state.kind(),
-            });
-        };
-        config.validate()?;
-        self.slots = Slots::from_state(NAME, state, &config.buffers())?;
-        self.config = config;
-        Ok(())
-    }
-
-    fn reset_state(&mut self) {
-        self.slots.clear();
-    }
 }
+
+slot_optimizer!(Adagrad, AdagradConfig, Adagrad, NAME);

@@ -12,7 +12,7 @@ use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{OptimError, Result};
-use crate::optimizer::{Optimizer, check_non_negative, check_unit_open, lerp};
+use crate::optimizer::{Optimizer, check_non_negative, check_unit_open, lerp, slot_optimizer};
 use crate::state::{BufferSpec, HyperParams, OptimizerKind, OptimizerState, Slots, cast};
 
 /// Adam's hyper-parameters, with PyTorch's defaults (`lr = 1e-3`,
@@ -142,6 +142,10 @@ macro_rules! adam_config_methods {
                 check_non_negative($name, "weight_decay", self.weight_decay)
             }
 
+            fn buffers(&self) -> &'static [BufferSpec] {
+                self.core().buffers()
+            }
+
             fn core(&self) -> AdamCore {
                 AdamCore {
                     lr: self.lr,
@@ -254,69 +258,20 @@ pub struct AdamW<T> {
     slots: Slots<T>,
 }
 
-/// Constructor, accessor and [`Optimizer`] implementation, identical for both
-/// variants apart from their kind and decay form.
+/// The update, identical for both variants apart from the decay form; the rest of
+/// the optimizer comes from `slot_optimizer!`.
 macro_rules! adam_optimizer {
-    ($ty:ident, $config:ident, $kind:ident, $name:literal, $decoupled:literal) => {
+    ($ty:ident, $config:ident, $name:literal, $decoupled:literal) => {
         impl<T: Float> $ty<T> {
-            /// Builds the optimizer after checking `config`.
-            ///
-            /// # Errors
-            #[doc = concat!("See [`", stringify!($config), "::validate`].")]
-            pub fn new(config: $config) -> Result<Self> {
-                config.validate()?;
-                Ok($ty { config, slots: Slots::new() })
-            }
-
-            /// The hyper-parameters in force.
-            pub fn config(&self) -> &$config {
-                &self.config
-            }
-        }
-
-        impl<T: Float> Optimizer<T> for $ty<T> {
-            fn kind(&self) -> OptimizerKind {
-                OptimizerKind::$kind
-            }
-
-            fn lr(&self) -> f64 {
-                self.config.lr
-            }
-
-            fn set_lr(&mut self, lr: f64) -> Result<()> {
-                check_non_negative($name, "lr", lr)?;
-                self.config.lr = lr;
-                Ok(())
-            }
-
-            fn step_slices(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<()> {
+            /// One update of every parameter (see [`AdamCore`]).
+            fn update(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<()> {
                 self.config.core().step($name, $decoupled, &mut self.slots, params, grads)
             }
-
-            fn state(&self) -> OptimizerState {
-                self.slots.to_state(HyperParams::$kind(self.config), self.config.core().buffers())
-            }
-
-            fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
-                let HyperParams::$kind(config) = state.hyper else {
-                    return Err(OptimError::StateKindMismatch {
-                        optimizer: $name,
-                        expected: OptimizerKind::$kind,
-                        found: state.kind(),
-                    });
-                };
-                config.validate()?;
-                self.slots = Slots::from_state($name, state, config.core().buffers())?;
-                self.config = config;
-                Ok(())
-            }
-
-            fn reset_state(&mut self) {
-                self.slots.clear();
-            }
         }
+
+        slot_optimizer!($ty, $config, $ty, $name);
     };
 }
 
-adam_optimizer!(Adam, AdamConfig, Adam, "Adam", false);
-adam_optimizer!(AdamW, AdamWConfig, AdamW, "AdamW", true);
+adam_optimizer!(Adam, AdamConfig, "Adam", false);
+adam_optimizer!(AdamW, AdamWConfig, "AdamW", true);

@@ -135,3 +135,70 @@ pub(crate) fn lerp<T: Float>(start: T, end: T, weight: T) -> T {
 fn cast_half<T: Float>() -> T {
     (T::one() + T::one()).recip()
 }
+
+/// Writes what every optimizer has in common — `new` (validating the config),
+/// `config`, and the [`Optimizer`] methods other than the update itself — for a type
+/// `$ty<T> { config: $config, slots: Slots<T> }` whose config has `validate()` and
+/// `buffers()` and which has an inherent `update(&mut self, params, grads)`.
+macro_rules! slot_optimizer {
+    ($ty:ident, $config:ident, $kind:ident, $name:expr) => {
+        impl<T: Float> $ty<T> {
+            /// Builds the optimizer after checking `config`.
+            ///
+            /// # Errors
+            #[doc = concat!("See [`", stringify!($config), "::validate`].")]
+            pub fn new(config: $config) -> Result<Self> {
+                config.validate()?;
+                Ok($ty { config, slots: Slots::new() })
+            }
+
+            /// The hyper-parameters in force.
+            pub fn config(&self) -> &$config {
+                &self.config
+            }
+        }
+
+        impl<T: Float> Optimizer<T> for $ty<T> {
+            fn kind(&self) -> OptimizerKind {
+                OptimizerKind::$kind
+            }
+
+            fn lr(&self) -> f64 {
+                self.config.lr
+            }
+
+            fn set_lr(&mut self, lr: f64) -> Result<()> {
+                check_non_negative($name, "lr", lr)?;
+                self.config.lr = lr;
+                Ok(())
+            }
+
+            fn step_slices(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<()> {
+                self.update(params, grads)
+            }
+
+            fn state(&self) -> OptimizerState {
+                self.slots.to_state(HyperParams::$kind(self.config), &self.config.buffers())
+            }
+
+            fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
+                let HyperParams::$kind(config) = state.hyper else {
+                    return Err(OptimError::StateKindMismatch {
+                        optimizer: $name,
+                        expected: OptimizerKind::$kind,
+                        found: state.kind(),
+                    });
+                };
+                config.validate()?;
+                self.slots = Slots::from_state($name, state, &config.buffers())?;
+                self.config = config;
+                Ok(())
+            }
+
+            fn reset_state(&mut self) {
+                self.slots.clear();
+            }
+        }
+    };
+}
+pub(crate) use slot_optimizer;

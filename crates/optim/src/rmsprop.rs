@@ -9,7 +9,7 @@ use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{OptimError, Result};
-use crate::optimizer::{Optimizer, check_non_negative, check_unit_open, lerp};
+use crate::optimizer::{Optimizer, check_non_negative, check_unit_open, lerp, slot_optimizer};
 use crate::state::{BufferSpec, HyperParams, OptimizerKind, OptimizerState, Slots, cast};
 
 const NAME: &str = "RMSprop";
@@ -124,37 +124,8 @@ pub struct Rmsprop<T> {
 }
 
 impl<T: Float> Rmsprop<T> {
-    /// Builds the optimizer after checking `config`.
-    ///
-    /// # Errors
-    /// See [`RmspropConfig::validate`].
-    pub fn new(config: RmspropConfig) -> Result<Self> {
-        config.validate()?;
-        Ok(Rmsprop { config, slots: Slots::new() })
-    }
-
-    /// The hyper-parameters in force.
-    pub fn config(&self) -> &RmspropConfig {
-        &self.config
-    }
-}
-
-impl<T: Float> Optimizer<T> for Rmsprop<T> {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::Rmsprop
-    }
-
-    fn lr(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) -> Result<()> {
-        check_non_negative(NAME, "lr", lr)?;
-        self.config.lr = lr;
-        Ok(())
-    }
-
-    fn step_slices(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<()> {
+    /// One update of every parameter; shape checks and lazy state live in `Slots::step`.
+    fn update(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<()> {
         let c = self.config;
         let neg_lr = cast::<T>(-c.lr);
         let alpha = cast::<T>(c.alpha);
@@ -204,26 +175,6 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
             }
         })
     }
-
-    fn state(&self) -> OptimizerState {
-        self.slots.to_state(HyperParams::Rmsprop(self.config), self.config.buffers())
-    }
-
-    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
-        let HyperParams::Rmsprop(config) = state.hyper else {
-            return Err(OptimError::StateKindMismatch {
-                optimizer: NAME,
-                expected: OptimizerKind::Rmsprop,
-                found: state.kind(),
-            });
-        };
-        config.validate()?;
-        self.slots = Slots::from_state(NAME, state, config.buffers())?;
-        self.config = config;
-        Ok(())
-    }
-
-    fn reset_state(&mut self) {
-        self.slots.clear();
-    }
 }
+
+slot_optimizer!(Rmsprop, RmspropConfig, Rmsprop, NAME);

@@ -9,7 +9,7 @@ use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{OptimError, Result};
-use crate::optimizer::{Optimizer, check_non_negative, check_unit_closed};
+use crate::optimizer::{Optimizer, check_non_negative, check_unit_closed, slot_optimizer};
 use crate::state::{BufferSpec, HyperParams, OptimizerKind, OptimizerState, Slots, cast};
 
 const NAME: &str = "SGD";
@@ -120,37 +120,8 @@ pub struct Sgd<T> {
 }
 
 impl<T: Float> Sgd<T> {
-    /// Builds the optimizer after checking `config`.
-    ///
-    /// # Errors
-    /// See [`SgdConfig::validate`].
-    pub fn new(config: SgdConfig) -> Result<Self> {
-        config.validate()?;
-        Ok(Sgd { config, slots: Slots::new() })
-    }
-
-    /// The hyper-parameters in force.
-    pub fn config(&self) -> &SgdConfig {
-        &self.config
-    }
-}
-
-impl<T: Float> Optimizer<T> for Sgd<T> {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::Sgd
-    }
-
-    fn lr(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) -> Result<()> {
-        check_non_negative(NAME, "lr", lr)?;
-        self.config.lr = lr;
-        Ok(())
-    }
-
-    fn step_slices(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<()> {
+    /// One update of every parameter; shape checks and lazy state live in `Slots::step`.
+    fn update(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<()> {
         let c = self.config;
         let neg_lr = cast::<T>(-c.lr);
         let weight_decay = cast::<T>(c.weight_decay);
@@ -175,26 +146,6 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             }
         })
     }
-
-    fn state(&self) -> OptimizerState {
-        self.slots.to_state(HyperParams::Sgd(self.config), self.config.buffers())
-    }
-
-    fn load_state(&mut self, state: &OptimizerState) -> Result<()> {
-        let HyperParams::Sgd(config) = state.hyper else {
-            return Err(OptimError::StateKindMismatch {
-                optimizer: NAME,
-                expected: OptimizerKind::Sgd,
-                found: state.kind(),
-            });
-        };
-        config.validate()?;
-        self.slots = Slots::from_state(NAME, state, config.buffers())?;
-        self.config = config;
-        Ok(())
-    }
-
-    fn reset_state(&mut self) {
-        self.slots.clear();
-    }
 }
+
+slot_optimizer!(Sgd, SgdConfig, Sgd, NAME);
