@@ -15,7 +15,7 @@ mod unary;
 pub use index::Indices;
 
 use crate::element::Element;
-use crate::tape::GradVec;
+use crate::graph::GradVec;
 use crate::tensor::Tensor;
 
 /// The rule's return value for a one-input op.
