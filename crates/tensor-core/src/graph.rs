@@ -198,6 +198,27 @@ pub(crate) struct Node<T: Element> {
 }
 
 impl<T: Element> Node<T> {
+    /// The buffers this node keeps for its rule, each as (address, bytes, whether it
+    /// is a leaf's value): for measuring what a graph holds.
+    pub(crate) fn saved_buffers(&self) -> Vec<(usize, usize, bool)> {
+        let guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(state) = guard.as_ref() else { return Vec::new() };
+        let bytes = |d: &Arc<Vec<T>>| d.len() * std::mem::size_of::<T>();
+        let mut out: Vec<(usize, usize, bool)> = state
+            .inputs
+            .iter()
+            .zip(&self.edges)
+            .filter_map(|(d, e)| {
+                let d = d.as_ref()?;
+                Some((Arc::as_ptr(d) as usize, bytes(d), matches!(e.origin, Origin::Leaf(_))))
+            })
+            .collect();
+        if let Some(d) = &state.output {
+            out.push((Arc::as_ptr(d) as usize, bytes(d), false));
+        }
+        out
+    }
+
     pub(crate) fn is_released(&self) -> bool {
         self.released.load(Ordering::Acquire)
     }

@@ -158,3 +158,49 @@ pub fn backward_dot<T: Element>(t: &Tensor<T>) -> String {
     out.push_str("}\n");
     out
 }
+
+/// What the graph behind a tensor holds in memory for backward (see [`graph_memory`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphMemory {
+    /// Recorded nodes reachable from the tensor.
+    pub nodes: usize,
+    /// Distinct buffers the nodes saved for their rules.
+    pub saved_buffers: usize,
+    /// Bytes of those buffers (a buffer saved by several nodes counts once).
+    pub saved_bytes: usize,
+    /// Of those, the bytes of leaves' values (parameters and variables), which the
+    /// model holds anyway: the rest is activation memory.
+    pub leaf_bytes: usize,
+}
+
+/// Counts the nodes behind `t` and the distinct buffers they saved: the memory that
+/// recording costs, comparable to the tensors PyTorch's autograd saves
+/// (`torch.autograd.graph.saved_tensors_hooks`). Values captured by a rule's closure
+/// (e.g. the softmax a fused cross-entropy keeps) are not seen.
+///
+/// ```
+/// use tensor_core::{inspect, Tensor};
+/// let x = Tensor::<f32>::ones(&[1000])?.requires_grad();
+/// // add keeps nothing; exp keeps its output: 4,000 bytes.
+/// let y = x.add(&x)?.exp();
+/// let m = inspect::graph_memory(&y);
+/// assert_eq!((m.nodes, m.saved_bytes), (2, 4000));
+/// # Ok::<(), tensor_core::Error>(())
+/// ```
+pub fn graph_memory<T: Element>(t: &Tensor<T>) -> GraphMemory {
+    let (nodes, _) = reachable(t);
+    let mut seen: HashMap<usize, ()> = HashMap::new();
+    let mut m = GraphMemory { nodes: nodes.len(), saved_buffers: 0, saved_bytes: 0, leaf_bytes: 0 };
+    for n in &nodes {
+        for (address, bytes, leaf) in n.saved_buffers() {
+            if seen.insert(address, ()).is_none() {
+                m.saved_buffers += 1;
+                m.saved_bytes += bytes;
+                if leaf {
+                    m.leaf_bytes += bytes;
+                }
+            }
+        }
+    }
+    m
+}
