@@ -62,6 +62,7 @@ def cases(rng):
         ("broadcast bug: mean for sum (w of x's shape)", "scale", (x, w_full), {}),
         ("subgradient at the kink: abs'(0) = 1 (random x)", "abs", (x,), {}),
         ("subgradient at the kink: abs'(0) = 1 (x holds a 0)", "abs", (x_zero,), {}),
+        ("rule keeps state: drifts by 1e-9 a call (x²)", "drifting", (x,), {}),
         ("plainly wrong rule (tanh' = 1 − y)", "tanh", (x,), {}),
         ("NaN from the rule (2x, rule dy/(x − x))", "nan_rule", (x,), {}),
     ]
@@ -154,6 +155,14 @@ def torch_op(name, bug, **kw):
             return (dy * sign,)
 
         return fn(lambda x: x.abs(), bwd)
+    if name == "drifting":
+        calls = [0]
+
+        def bwd(dy, xs, y):
+            calls[0] += 1
+            return (dy * 2 * xs[0] * ((1 + 1e-9 * calls[0]) if bug else 1.0),)
+
+        return fn(lambda x: x * x, bwd)
     if name == "tanh":
         return fn(lambda x: x.tanh(), lambda dy, xs, y: (dy * (1 - (y if bug else y * y)),))
     if name == "nan_rule":
@@ -272,6 +281,15 @@ def jax_op(name, bug, **kw):
             return (dy * sign,)
 
         return fn(jnp.abs, bwd)
+    if name == "drifting":
+        calls = [0]
+
+        def bwd(dy, xs, y):
+            # Python state in a traced rule: counts traces, as a stateful rule would.
+            calls[0] += 1
+            return (dy * 2 * xs[0] * ((1 + 1e-9 * calls[0]) if bug else 1.0),)
+
+        return fn(lambda x: x * x, bwd)
     if name == "tanh":
         return fn(jnp.tanh, lambda dy, xs, y: (dy * (1 - (y if bug else y * y)),))
     if name == "nan_rule":
@@ -313,7 +331,8 @@ def verdict(bug_result, twin_result):
     text = "caught" if caught else "missed"
     detail = "/".join(f"{k}:{bug_result[k]}" for k in ("1st", "2nd") if k in bug_result)
     if not twin_ok:
-        text += " (twin FAILS too)"
+        failing = ", ".join(k for k in ("1st", "2nd") if twin_result.get(k) == "FAIL")
+        text += f" (correct twin FAILS too: {failing})"
     return f"{text} [{detail}]"
 
 

@@ -11,6 +11,8 @@
 //!   entries; for a scalar output a random scale `±[1.5, 3]`, never 1), against
 //!   `wᵀ·J_numeric`. A rule that ignores `dy`, or uses `|dy|` or `dy²`, agrees with the
 //!   Jacobian at one-hot seeds and fails here.
+//! - **Reproducible**: the random-cotangent backward runs twice and must agree to
+//!   [`GradcheckOptions::nondet_tol`] (0 by default), as PyTorch checks reentrancy.
 //! - **Non-finite values fail** with their own message: a NaN or infinite numeric
 //!   derivative (f is singular within ±ε), analytic gradient or forward value is never
 //!   compared as if it were a number (`inf − inf` is NaN, and `NaN > tol` is false).
@@ -80,6 +82,9 @@ pub struct GradcheckOptions {
     /// Inputs not to check (indices into the inputs slice): passed to `f` as constants,
     /// never perturbed, never differentiated — for index, mask or label inputs.
     pub skip_inputs: Vec<usize>,
+    /// Two backward passes with the same cotangent may differ by at most this much
+    /// (PyTorch's `nondet_tol`; 0: the gradient must be reproducible bit for bit).
+    pub nondet_tol: f64,
 }
 
 impl Default for GradcheckOptions {
@@ -92,6 +97,7 @@ impl Default for GradcheckOptions {
             full_jacobian_limit: 1 << 24,
             seed: 0x7a9e,
             skip_inputs: Vec::new(),
+            nondet_tol: 0.0,
         }
     }
 }
@@ -226,6 +232,9 @@ pub struct GradcheckReport {
     pub worst: Option<Worst>,
     /// The first non-finite value, if any (the check failed).
     pub non_finite: Option<NonFinite>,
+    /// The largest difference between two backward passes with the same cotangent,
+    /// when it exceeded [`GradcheckOptions::nondet_tol`] (the check failed).
+    pub nondeterminism: Option<f64>,
     /// Whether the output was recorded (built by recorded ops from the inputs).
     pub output_recorded: bool,
     /// How the output was recorded, as its `Debug` shows it (its op).
@@ -316,6 +325,13 @@ impl std::fmt::Display for GradcheckReport {
                     w.numeric
                 )?,
             }
+        }
+        if let Some(d) = self.nondeterminism {
+            write!(
+                f,
+                "\n  non-deterministic backward: two backward passes with the same cotangent differ by up to \
+                 {d:.3e}; a rule that keeps state between calls, or an unordered parallel sum"
+            )?;
         }
         if let Some(w) = &self.worst {
             write!(
@@ -479,6 +495,7 @@ fn run<T: Element>(p: Problem<'_, T>, opts: &GradcheckOptions) -> Result<Gradche
         compared: 0,
         worst: None,
         non_finite: None,
+        nondeterminism: None,
         output_recorded: y.is_recorded(),
         output_origin: origin_of(&y),
         hints: Vec::new(),
@@ -584,6 +601,7 @@ fn run<T: Element>(p: Problem<'_, T>, opts: &GradcheckOptions) -> Result<Gradche
             }
             let w = random_cotangent(out_n, &mut rng);
             let w_row = vjp(&y, &vars, &w)?;
+            check_reentrant(&mut report, &w_row, &vjp(&y, &vars, &w)?, opts.nondet_tol);
             let mut jacobian_failed = false;
             let mut vjp_failed = false;
             let mut input_dead = vec![true; p.point.len()];
@@ -662,9 +680,12 @@ fn run<T: Element>(p: Problem<'_, T>, opts: &GradcheckOptions) -> Result<Gradche
             }
         }
         Mode::Projections(count) => {
-            for _ in 0..count {
+            for k in 0..count {
                 let w = random_cotangent(out_n, &mut rng);
                 let w_row = vjp(&y, &vars, &w)?;
+                if k == 0 {
+                    check_reentrant(&mut report, &w_row, &vjp(&y, &vars, &w)?, opts.nondet_tol);
+                }
                 let mut ups: Vec<Option<Vec<f64>>> = vec![None; p.point.len()];
                 let mut downs: Vec<Option<Vec<f64>>> = vec![None; p.point.len()];
                 let mut analytic = 0.0;
@@ -730,6 +751,21 @@ fn run<T: Element>(p: Problem<'_, T>, opts: &GradcheckOptions) -> Result<Gradche
         }
     }
     Ok(report)
+}
+
+/// Fails the report when two backward passes with the same cotangent differ by more
+/// than `tolerance` (PyTorch's reentrancy check).
+fn check_reentrant(report: &mut GradcheckReport, a: &[Vec<f64>], b: &[Vec<f64>], tolerance: f64) {
+    let worst = a
+        .iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| if x == y || x.is_nan() && y.is_nan() { 0.0 } else { (x - y).abs() })
+        .fold(0.0, |m: f64, d| if d.is_nan() || d > m { d } else { m });
+    if worst.is_nan() || worst > tolerance {
+        report.passed = false;
+        report.nondeterminism = Some(worst);
+    }
 }
 
 fn check_skip(skip: &[usize], n: usize) -> Result<Vec<bool>> {

@@ -567,6 +567,32 @@ fn kink_twin_passes() {
     expect_clean(tensor_of(3, 3, abs_domain()), |x| first(|xs| abs_op(&xs[0], false), &[x]));
 }
 
+// A rule that keeps state between calls: tiny drift, caught by the reentrancy check.
+fn drifting(x: &Tensor<f64>, bug: bool) -> Result<Tensor<f64>> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let y = x.map(|v| v * v);
+    Ok(Tensor::record("drifting", &[x], y, move |dy, inputs, _| {
+        let drift = if bug { 1.0 + 1e-9 * f64::from(CALLS.fetch_add(1, Ordering::Relaxed)) } else { 1.0 };
+        Ok(GradVec::from_iter([Some(dy.mul(&inputs[0].mul_scalar(2.0 * drift))?)]))
+    }))
+}
+
+#[test]
+fn non_reproducible_rule_is_caught() {
+    let found = expect_caught(tensor_of(3, 3, any()).prop_filter("some", |x| x.numel() > 0), |x| {
+        first(|xs| drifting(&xs[0], true), &[x])
+    });
+    for (_, why) in found {
+        assert!(why.contains("non-deterministic backward"), "{why}");
+    }
+}
+
+#[test]
+fn non_reproducible_twin_passes() {
+    expect_clean(tensor_of(3, 3, any()), |x| first(|xs| drifting(&xs[0], false), &[x]));
+}
+
 // A plainly wrong rule: the baseline every checker catches.
 #[test]
 fn wrong_rule_is_caught() {
