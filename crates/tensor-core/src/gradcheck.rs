@@ -454,6 +454,9 @@ struct Problem<'a, T: Element> {
     numeric: &'a NumericFn<'a>,
     /// Where a perturbed coordinate really lands (identity in f64; rounding for f32).
     round: fn(f64) -> f64,
+    /// Scale the step with the value (`ε·max(1, |x|)`), so that `x ± ε` stays apart in
+    /// a forward that rounds to f32.
+    relative_step: bool,
 }
 
 fn to_t<T: Element>(t: &Tensor<f64>) -> Result<Tensor<T>> {
@@ -472,10 +475,43 @@ fn vjp<T: Element>(y: &Tensor<T>, vars: &[Tensor<T>], seed: &[f64]) -> Result<Ve
     }
     let seed = Tensor::from_vec(seed.iter().map(|&s| T::from_f64(s)).collect(), y.shape())?;
     let g = y.backward_with(BackwardOptions { seed: Some(seed), keep_graph: true, ..Default::default() })?;
-    Ok(vars.iter().map(|v| g.get(v).map(to_f64).unwrap_or_else(|| vec![0.0; v.numel()])).collect())
+    vars.iter()
+        .enumerate()
+        .map(|(i, v)| match g.get(v) {
+            Some(grad) if grad.numel() != v.numel() => Err(Error::InvalidArgument {
+                op: "gradcheck",
+                reason: format!(
+                    "the gradient of input {i} has shape {:?}, the input has shape {:?}",
+                    grad.shape(),
+                    v.shape()
+                ),
+            }),
+            Some(grad) => Ok(to_f64(grad)),
+            None => Ok(vec![0.0; v.numel()]),
+        })
+        .collect()
+}
+
+/// Options that would make the comparison meaningless are errors, not reports.
+fn validate(opts: &GradcheckOptions) -> Result<()> {
+    let bad = |reason: String| Err(Error::InvalidArgument { op: "gradcheck", reason });
+    if !(opts.eps.is_finite() && opts.eps > 0.0) {
+        return bad(format!("eps must be finite and positive, got {}", opts.eps));
+    }
+    if !(opts.atol >= 0.0 && opts.rtol >= 0.0 && opts.nondet_tol >= 0.0) {
+        return bad(format!(
+            "atol, rtol and nondet_tol must be non-negative, got {}, {} and {}",
+            opts.atol, opts.rtol, opts.nondet_tol
+        ));
+    }
+    if opts.mode == Mode::Projections(0) {
+        return bad("Mode::Projections(0) would compare nothing; ask for at least one".to_string());
+    }
+    Ok(())
 }
 
 fn run<T: Element>(p: Problem<'_, T>, opts: &GradcheckOptions) -> Result<GradcheckReport> {
+    validate(opts)?;
     let vars: Vec<Tensor<T>> = p
         .point
         .iter()
@@ -610,7 +646,8 @@ fn run<T: Element>(p: Problem<'_, T>, opts: &GradcheckOptions) -> Result<Gradche
                 let x = p.point[i].as_slice();
                 for e in 0..x.len() {
                     let mut moves: Vec<Option<Vec<f64>>> = vec![None; p.point.len()];
-                    let (hi, lo) = ((p.round)(x[e] + opts.eps), (p.round)(x[e] - opts.eps));
+                    let h = if p.relative_step { opts.eps * x[e].abs().max(1.0) } else { opts.eps };
+                    let (hi, lo) = ((p.round)(x[e] + h), (p.round)(x[e] - h));
                     let mut up = x.to_vec();
                     up[e] = hi;
                     moves[i] = Some(up);
@@ -822,14 +859,16 @@ where
         analytic: &f,
         numeric: &numeric,
         round: |x| x,
+        relative_step: false,
     };
     run(problem, opts)
 }
 
 /// Checks an op written for f32: its f32 gradient against central differences of its
 /// own f32 forward, taken in f64 around it (each perturbed point is rounded to f32
-/// and the step really taken is the divisor). Use [`GradcheckOptions::f32`], whose
-/// step and tolerances come from f32's machine epsilon.
+/// and the step really taken is the divisor; the step is `ε·max(1, |x|)`, so large
+/// values stay apart after rounding). Use [`GradcheckOptions::f32`], whose step and
+/// tolerances come from f32's machine epsilon.
 ///
 /// ```
 /// use tensor_core::gradcheck::{gradcheck_f32, GradcheckOptions};
@@ -861,6 +900,7 @@ where
         analytic: &f,
         numeric: &numeric,
         round: |x| f64::from(x as f32),
+        relative_step: true,
     };
     run(problem, opts)
 }
@@ -908,6 +948,7 @@ where
         analytic: &f,
         numeric: &numeric,
         round: |x| x,
+        relative_step: false,
     };
     run(problem, opts)
 }
@@ -985,6 +1026,7 @@ where
         analytic: &grad_of_f,
         numeric: &numeric,
         round: |x| x,
+        relative_step: false,
     };
     run(problem, opts)
 }

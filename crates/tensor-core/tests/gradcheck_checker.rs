@@ -669,3 +669,27 @@ fn vjp_is_part_of_every_full_check() {
     let report = gradcheck(|xs| sum_sq(&xs[0], true), &[x], &opts()).unwrap();
     assert_eq!(report.worst.as_ref().map(|w| w.check), Some(Check::RandomCotangent), "{report}");
 }
+
+#[test]
+fn f32_steps_scale_with_large_values() {
+    // At |x| = 3000 an absolute step of 4.9e-3 is below half an f32 ulp (1.2e-4 … 2.4e-4
+    // apart), so x ± ε would round back to x; the step scales with |x| instead.
+    let x = Tensor::<f32>::from_vec(vec![3000.0, -2500.0, 0.5], &[3]).unwrap();
+    let report =
+        gradcheck_f32(|xs| Ok(xs[0].mul_scalar(2.0).sum_all()), &[x], &GradcheckOptions::f32()).unwrap();
+    assert!(report.passed, "{report}");
+}
+
+#[test]
+fn meaningless_options_are_errors() {
+    let x = [Tensor::from_vec(vec![0.5], &[1]).unwrap()];
+    let f = |xs: &[Tensor<f64>]| Ok(xs[0].exp());
+    for bad in [
+        GradcheckOptions { eps: 0.0, ..opts() },
+        GradcheckOptions { eps: f64::NAN, ..opts() },
+        GradcheckOptions { rtol: -1.0, ..opts() },
+        opts().projections(0),
+    ] {
+        assert!(gradcheck(f, &x, &bad).is_err(), "{bad:?}");
+    }
+}
