@@ -2,7 +2,7 @@
 //!
 //! `numeric = (f(x + ε) − f(x − ε)) / 2ε` (ε = 1e-6 in f64), and a value passes when
 //! `|analytic − numeric| ≤ atol + rtol·|numeric|` (atol 1e-5, rtol 1e-3: PyTorch's
-//! defaults) **and both are finite**. Three checks, none of which a wrong rule can
+//! defaults) **and both are finite**. The checks, none of which a wrong rule can
 //! slip past by accident:
 //!
 //! - **Jacobian**: every entry `∂y[o]/∂x[e]`, one backward per output element with a
@@ -589,8 +589,8 @@ fn run<T: Element>(p: Problem<'_, T>, opts: &GradcheckOptions) -> Result<Gradche
     }
     let tolerance = |numeric: f64| opts.atol + opts.rtol * numeric.abs();
     let mut rng = StdRng::seed_from_u64(opts.seed);
-    // Evaluates f with checked input `which` moved to `shift(x)`, elementwise; returns
-    // the outputs and the displacement really applied to each element.
+    // Evaluates f at the point with some inputs replaced by moved values (`Some`), on
+    // constants; the output must keep its element count.
     let evaluate_moved = |moves: &[Option<Vec<f64>>]| -> Result<Vec<f64>> {
         let xs: Vec<Tensor<f64>> = p
             .point
