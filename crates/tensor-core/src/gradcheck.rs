@@ -45,10 +45,8 @@
 //! made from the inputs' values, keeps every graph it walks, and evaluates perturbed
 //! points on constants.
 
-use crate::element::Element;
-use crate::error::{Error, Result};
-use crate::tape::BackwardOptions;
-use crate::tensor::Tensor;
+// Crate-root paths only: the graph's modules may move, its public names stay.
+use crate::{BackwardOptions, Element, Error, Result, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -1007,10 +1005,10 @@ where
             })?;
             (0..n).filter(|&i| differentiable[i]).map(|i| g.get_or_zeros(&vars[i]).flatten()).collect()
         } else {
-            (0..n).filter(|&i| differentiable[i]).map(|i| Tensor::zeros(&[vars[i].numel()])).collect()
+            (0..n).filter(|&i| differentiable[i]).map(|i| vars[i].zeros_like().flatten()).collect()
         };
         if parts.is_empty() {
-            return Ok(Tensor::zeros(&[0]));
+            return Tensor::from_vec(Vec::new(), &[0]);
         }
         let refs: Vec<&Tensor<f64>> = parts.iter().collect();
         Tensor::concat(&refs, 0)
