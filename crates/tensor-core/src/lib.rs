@@ -40,6 +40,7 @@ mod tensor;
 pub use element::Element;
 pub use error::{Error, Phase, Result};
 pub use ops::Indices;
+pub use ops::{AttentionMask, ConvOptions, RunningStats};
 pub use shape::{Axes, Shape};
 pub use tape::{
     BackwardOptions, GradRule, GradVec, Gradients, NoGradGuard, NodeRef, Parameter, is_grad_enabled, no_grad,
