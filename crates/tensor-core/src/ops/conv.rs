@@ -127,6 +127,19 @@ impl Geometry {
         let at = (o * self.stride[a] + t * self.dilation[a]).checked_sub(self.padding[a])?;
         (at < self.input[a]).then_some(at)
     }
+
+    /// The output coordinates `lo..hi` along axis `a` whose tap `t` reads inside the
+    /// image, and the (signed) input coordinate of output 0: output `o` in that range
+    /// reads `o·stride + offset`. Lets the inner loops run without bounds branches.
+    #[inline]
+    fn inside(&self, a: usize, t: usize) -> (usize, usize, isize) {
+        let offset = (t * self.dilation[a]) as isize - self.padding[a] as isize;
+        let s = self.stride[a] as isize;
+        let lo = if offset < 0 { (-offset + s - 1) / s } else { 0 };
+        let room = self.input[a] as isize - offset;
+        let hi = if room <= 0 { 0 } else { ((room + s - 1) / s).min(self.output[a] as isize) };
+        (lo as usize, (hi.max(lo)) as usize, offset)
+    }
 }
 
 /// `im2col` on raw buffers: `x` is (N, C, H, W), the result (C·kh·kw, N·oh·ow).
@@ -148,9 +161,17 @@ fn im2col_kernel<T: Element>(x: &[T], g: &Geometry) -> Vec<T> {
                 // A row of the output that reads padding stays zero.
                 let Some(y) = g.source(0, oy, ti) else { continue };
                 let line = &mut dst[b * positions + oy * ow..][..ow];
-                for (ox, v) in line.iter_mut().enumerate() {
-                    if let Some(xx) = g.source(1, ox, tj) {
-                        *v = image[y * w + xx];
+                let (lo, hi, offset) = g.inside(1, tj);
+                if lo == hi {
+                    continue;
+                }
+                let first = (y * w) as isize + (lo * g.stride[1]) as isize + offset;
+                let src = &image[first as usize..];
+                if g.stride[1] == 1 {
+                    line[lo..hi].copy_from_slice(&src[..hi - lo]);
+                } else {
+                    for (k, v) in line[lo..hi].iter_mut().enumerate() {
+                        *v = src[k * g.stride[1]];
                     }
                 }
             }
@@ -181,11 +202,21 @@ fn col2im_kernel<T: Element>(cols: &[T], g: &Geometry) -> Vec<T> {
         for tap in 0..taps {
             let (ti, tj) = (tap / g.kernel[1], tap % g.kernel[1]);
             let src = &cols[(c * taps + tap) * width + b * positions..][..positions];
+            let (lo, hi, offset) = g.inside(1, tj);
+            if lo == hi {
+                continue;
+            }
             for oy in 0..oh {
                 let Some(y) = g.source(0, oy, ti) else { continue };
-                for ox in 0..ow {
-                    if let Some(xx) = g.source(1, ox, tj) {
-                        image[y * w + xx] += src[oy * ow + ox];
+                let first = ((y * w) as isize + (lo * g.stride[1]) as isize + offset) as usize;
+                let line = &src[oy * ow + lo..oy * ow + hi];
+                if g.stride[1] == 1 {
+                    for (d, &v) in image[first..first + line.len()].iter_mut().zip(line) {
+                        *d += v;
+                    }
+                } else {
+                    for (k, &v) in line.iter().enumerate() {
+                        image[first + k * g.stride[1]] += v;
                     }
                 }
             }

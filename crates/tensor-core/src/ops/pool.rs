@@ -6,8 +6,10 @@
 use super::conv::{Geometry, convolve};
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::kernels::PARALLEL_THRESHOLD;
 use crate::ops::Indices;
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 
 /// Checks a pooling's input rank and that the padding is at most half the kernel
 /// (PyTorch's rule: so every window holds at least one real element).
@@ -69,9 +71,9 @@ impl<T: Element> Tensor<T> {
         let [oh, ow] = g.output;
         // The position of each window's maximum, found on the data; the output is then
         // a gather at those (locally constant) positions, whose rule is scatter_add.
-        let mut picks = Vec::with_capacity(planes * oh * ow);
-        for p in 0..planes {
-            let image = &self.as_slice()[p * h * w..][..h * w];
+        let data = self.as_slice();
+        let find = |(p, out): (usize, &mut [usize])| {
+            let image = &data[p * h * w..][..h * w];
             for oy in 0..oh {
                 for ox in 0..ow {
                     let (mut best, mut at) = (T::neg_infinity(), None);
@@ -92,11 +94,18 @@ impl<T: Element> Tensor<T> {
                             }
                         }
                     }
-                    let at = at.unwrap_or_else(|| {
+                    out[oy * ow + ox] = at.unwrap_or_else(|| {
                         unreachable!("pooling invariant: padding ≤ kernel/2 leaves a real element per window")
                     });
-                    picks.push(at);
                 }
+            }
+        };
+        let mut picks = vec![0usize; planes * oh * ow];
+        if oh * ow > 0 {
+            if self.numel() >= PARALLEL_THRESHOLD {
+                picks.par_chunks_mut(oh * ow).enumerate().for_each(find);
+            } else {
+                picks.chunks_mut(oh * ow).enumerate().for_each(find);
             }
         }
         let index = Indices::new(picks, &[planes, oh * ow])?;
