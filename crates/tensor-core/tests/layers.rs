@@ -333,3 +333,16 @@ fn bad_input_is_a_typed_error() {
     invalid(Tensor::<f64>::zeros(&[2, 0]).sample_categorical(&mut rng), "sample_categorical");
     invalid(Tensor::<f64>::scalar(1.0).sample_categorical(&mut rng), "sample_categorical");
 }
+
+#[test]
+fn empty_batches_give_empty_outputs_and_gradients() -> R {
+    let x = Tensor::<f64>::zeros(&[0, 2, 5, 5]).requires_grad();
+    let w = Tensor::<f64>::ones(&[3, 2, 3, 3]).requires_grad();
+    let y = x.conv2d(&w, None, &ConvOptions::default())?;
+    assert_eq!(y.shape(), &[0, 3, 3, 3]);
+    assert_eq!(x.max_pool2d([2, 2], None, [0, 0])?.shape(), &[0, 2, 2, 2]);
+    assert_eq!(x.avg_pool2d([2, 2], None, [0, 0])?.shape(), &[0, 2, 2, 2]);
+    let g = y.sum_all().backward()?;
+    assert_eq!(g.get_or_zeros(&w).to_vec(), vec![0.0; 54]);
+    Ok(())
+}
