@@ -19,7 +19,7 @@ use tensor_core::{Element, Tensor};
 /// use nn::{Dropout, Module};
 /// use tensor_core::Tensor;
 /// let drop = Dropout::new(0.5, 42)?;
-/// let x = Tensor::<f64>::ones(&[1000]);
+/// let x = Tensor::<f64>::ones(&[1000])?;
 /// let y = drop.forward(&x)?;
 /// assert!(y.as_slice().iter().all(|&v| v == 0.0 || v == 2.0)); // survivors scaled by 1/(1 − p)
 /// drop.eval();

@@ -157,15 +157,15 @@ impl Init {
         self.validate()?;
         let numel: usize = shape.iter().product();
         if numel == 0 {
-            return Ok(Tensor::zeros(shape));
+            return Ok(Tensor::zeros(shape)?);
         }
         let fan = |mode: FanMode| match mode {
             FanMode::FanIn => fan_in,
             FanMode::FanOut => fan_out,
         };
         let spread = match *self {
-            Init::Zeros => return Ok(Tensor::zeros(shape)),
-            Init::Constant(c) => return Ok(Tensor::full(shape, T::from_f64(c))),
+            Init::Zeros => return Ok(Tensor::zeros(shape)?),
+            Init::Constant(c) => return Ok(Tensor::full(shape, T::from_f64(c))?),
             Init::Uniform { low, high } => Spread::Uniform(low, high),
             Init::Normal { mean, std } => Spread::Normal(mean, std),
             Init::XavierUniform { gain } => {
@@ -185,7 +185,7 @@ impl Init {
         };
         match spread {
             // A zero gain gives a zero-width interval, which the uniform sampler rejects.
-            Spread::Uniform(low, high) if low == high => Ok(Tensor::full(shape, T::from_f64(low))),
+            Spread::Uniform(low, high) if low == high => Ok(Tensor::full(shape, T::from_f64(low))?),
             Spread::Uniform(low, high) => {
                 Ok(Tensor::rand_uniform(shape, T::from_f64(low), T::from_f64(high), rng)?)
             }

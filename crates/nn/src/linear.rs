@@ -19,7 +19,7 @@ use tensor_core::{Element, Parameter, Tensor};
 /// use rand::{SeedableRng, rngs::StdRng};
 /// use tensor_core::Tensor;
 /// let layer = Linear::<f64>::new(3, 2, Init::xavier_uniform(), &mut StdRng::seed_from_u64(1))?;
-/// let x = Tensor::zeros(&[5, 3]); // 5 samples
+/// let x = Tensor::zeros(&[5, 3])?; // 5 samples
 /// let y = layer.forward(&x)?;
 /// assert_eq!(y.shape(), &[5, 2]);
 /// assert_eq!(y.to_vec(), vec![0.0; 10]); // biases start at zero

@@ -54,7 +54,7 @@ pub fn l1<T: Element>(pred: &Tensor<T>, target: &Tensor<T>, reduction: Reduction
 /// use nn::loss::{huber, Reduction};
 /// use tensor_core::Tensor;
 /// let pred = Tensor::<f64>::from_vec(vec![0.5, 3.0], &[2])?;
-/// let target = Tensor::zeros(&[2]);
+/// let target = Tensor::zeros(&[2])?;
 /// // ½·0.5² = 0.125 (inside δ = 1);  1·(3 − ½) = 2.5 (outside).
 /// assert_eq!(huber(&pred, &target, 1.0, Reduction::None)?.to_vec(), vec![0.125, 2.5]);
 /// # Ok::<(), nn::NnError>(())
@@ -161,7 +161,7 @@ pub fn nll<T: Element>(log_probs: &Tensor<T>, labels: &[usize], reduction: Reduc
 /// use nn::loss::{CrossEntropyLoss, Reduction};
 /// use tensor_core::Tensor;
 /// // Equal logits: every log-probability is ln ½, so each ℓᵢ = w[yᵢ]·ln 2 without smoothing.
-/// let logits = Tensor::<f64>::zeros(&[3, 2]);
+/// let logits = Tensor::<f64>::zeros(&[3, 2])?;
 /// let ce = CrossEntropyLoss::new().class_weights(vec![1.0, 3.0]);
 /// let loss = ce.loss(&logits, &[0, 1, 1])?.item()?;
 /// // (1 + 3 + 3)·ln 2 / (1 + 3 + 3) = ln 2

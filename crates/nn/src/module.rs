@@ -172,9 +172,10 @@ impl Default for TrainingFlag {
 ///
 /// ```
 /// use tensor_core::{Parameter, Tensor};
-/// let p = Parameter::new("weight", &Tensor::<f64>::zeros(&[2, 2]));
+/// let p = Parameter::new("weight", &Tensor::<f64>::zeros(&[2, 2])?);
 /// let named = nn::prefixed("encoder", vec![("weight".to_string(), p)]);
 /// assert_eq!(named[0].0, "encoder.weight");
+/// # Ok::<(), tensor_core::Error>(())
 /// ```
 pub fn prefixed<T: Element>(
     prefix: &str,

@@ -88,7 +88,7 @@ pub enum EarlyStop {
 /// let mut stopper = EarlyStopping::new(2, 0.0, StopMode::Min)?;
 /// assert_eq!(stopper.step(1.0, &model)?, EarlyStop::Improved); // best so far: saved
 /// let best = model.weight().value();
-/// model.weight().set(&Tensor::full(&[2, 1], 9.0))?; // training moves on...
+/// model.weight().set(&Tensor::full(&[2, 1], 9.0)?)?; // training moves on...
 /// assert_eq!(stopper.step(1.5, &model)?, EarlyStop::Waiting(1));
 /// assert_eq!(stopper.step(1.2, &model)?, EarlyStop::Stop);
 /// stopper.restore_best(&model)?; // ...and comes back to the best epoch's weights

@@ -205,7 +205,7 @@ impl MlpConfig {
 /// assert_eq!(mlp.parameter("layers.3.weight").map(|p| p.shape().to_vec()), Some(vec![16, 16]));
 /// assert_eq!(mlp.num_parameters(), 4 * 16 + 16 + 16 * 16 + 16 + 16 * 3 + 3);
 /// mlp.eval();
-/// let logits = mlp.forward(&Tensor::zeros(&[10, 4]))?;
+/// let logits = mlp.forward(&Tensor::zeros(&[10, 4])?)?;
 /// assert_eq!(logits.shape(), &[10, 3]);
 /// # Ok::<(), nn::NnError>(())
 /// ```

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tensor_core::gradcheck::{GradcheckOptions, gradcheck, gradgradcheck};
 use tensor_core::strategies::{shape, tensor_in};
-use tensor_core::{Parameter, Tensor, no_grad, reset_tape};
+use tensor_core::{Parameter, Tensor, no_grad};
 
 const CASES: u32 = 48;
 
@@ -52,7 +52,6 @@ fn check_parameters(
     loss: impl Fn() -> nn::Result<Tensor<f64>>,
 ) -> Result<(), TestCaseError> {
     let opts = GradcheckOptions::default();
-    reset_tape::<f64>();
     let grads = loss().map_err(fail)?.backward().map_err(fail)?;
     let value = || no_grad(&loss).and_then(|t| Ok(t.item()?)).map_err(fail);
     for (name, p) in module.parameters() {

@@ -185,7 +185,7 @@ fn probabilities_outside_zero_one_are_a_domain_error() {
 
 #[test]
 fn a_label_at_or_above_the_class_count_is_an_error() {
-    let logits = Tensor::<f64>::zeros(&[3, 4]);
+    let logits = Tensor::<f64>::zeros(&[3, 4]).unwrap();
     for labels in [[0usize, 4, 1], [9, 0, 0]] {
         let err = loss::cross_entropy(&logits, &labels, Reduction::Mean).unwrap_err();
         assert!(matches!(err, NnError::LabelOutOfRange { classes: 4, .. }), "{err}");
@@ -200,16 +200,16 @@ fn a_label_at_or_above_the_class_count_is_an_error() {
 
 #[test]
 fn label_count_and_logit_rank_must_fit() {
-    let logits = Tensor::<f64>::zeros(&[3, 4]);
+    let logits = Tensor::<f64>::zeros(&[3, 4]).unwrap();
     let err = loss::cross_entropy(&logits, &[0, 1], Reduction::Mean).unwrap_err();
     assert!(matches!(err, NnError::Tensor(CoreError::ShapeMismatch { .. })), "{err}");
-    let err = loss::cross_entropy(&Tensor::<f64>::zeros(&[4]), &[0], Reduction::Mean).unwrap_err();
+    let err = loss::cross_entropy(&Tensor::<f64>::zeros(&[4]).unwrap(), &[0], Reduction::Mean).unwrap_err();
     assert!(matches!(err, NnError::Tensor(CoreError::ShapeMismatch { .. })), "{err}");
 }
 
 #[test]
 fn bad_class_weights_and_smoothing_are_errors() {
-    let logits = Tensor::<f64>::zeros(&[2, 3]);
+    let logits = Tensor::<f64>::zeros(&[2, 3]).unwrap();
     for weights in
         [vec![1.0, 2.0], vec![1.0, -1.0, 1.0], vec![1.0, f64::NAN, 1.0], vec![f64::INFINITY, 1.0, 1.0]]
     {
@@ -229,8 +229,8 @@ fn bad_class_weights_and_smoothing_are_errors() {
 
 #[test]
 fn mismatched_shapes_and_bad_delta_are_errors() {
-    let a = Tensor::<f64>::zeros(&[2, 3]);
-    let b = Tensor::<f64>::zeros(&[3]);
+    let a = Tensor::<f64>::zeros(&[2, 3]).unwrap();
+    let b = Tensor::<f64>::zeros(&[3]).unwrap();
     for err in [
         loss::mse(&a, &b, Reduction::Mean).unwrap_err(),
         loss::l1(&a, &b, Reduction::Mean).unwrap_err(),
@@ -248,14 +248,19 @@ fn mismatched_shapes_and_bad_delta_are_errors() {
 
 #[test]
 fn the_mean_of_no_samples_is_an_error_and_the_sum_is_zero() -> TestResult {
-    let empty = Tensor::<f64>::zeros(&[0, 3]);
+    let empty = Tensor::<f64>::zeros(&[0, 3]).unwrap();
     let err = loss::cross_entropy(&empty, &[], Reduction::Mean).unwrap_err();
     assert!(matches!(err, NnError::Tensor(CoreError::Empty { .. })), "{err}");
     let err = CrossEntropyLoss::new().class_weights(vec![1.0; 3]).loss(&empty, &[]).unwrap_err();
     assert!(matches!(err, NnError::InvalidArgument { .. }), "{err}");
     assert_eq!(loss::cross_entropy(&empty, &[], Reduction::Sum)?.item()?, 0.0);
-    assert_eq!(loss::mse(&Tensor::<f64>::zeros(&[0]), &Tensor::zeros(&[0]), Reduction::Sum)?.item()?, 0.0);
-    let err = loss::l1(&Tensor::<f64>::zeros(&[0]), &Tensor::zeros(&[0]), Reduction::Mean).unwrap_err();
+    assert_eq!(
+        loss::mse(&Tensor::<f64>::zeros(&[0]).unwrap(), &Tensor::zeros(&[0]).unwrap(), Reduction::Sum)?
+            .item()?,
+        0.0
+    );
+    let err = loss::l1(&Tensor::<f64>::zeros(&[0]).unwrap(), &Tensor::zeros(&[0]).unwrap(), Reduction::Mean)
+        .unwrap_err();
     assert!(matches!(err, NnError::Tensor(CoreError::Empty { .. })), "{err}");
     Ok(())
 }

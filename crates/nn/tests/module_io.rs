@@ -122,7 +122,10 @@ fn duplicate_parameter_names_are_refused() {
             vec![("p".into(), self.0.clone()), ("p".into(), self.1.clone())]
         }
     }
-    let twins = Twins(Parameter::new("p", &Tensor::zeros(&[1])), Parameter::new("p", &Tensor::zeros(&[2])));
+    let twins = Twins(
+        Parameter::new("p", &Tensor::zeros(&[1]).unwrap()),
+        Parameter::new("p", &Tensor::zeros(&[2]).unwrap()),
+    );
     let err = module_tensors(&twins).unwrap_err();
     assert!(matches!(err, NnError::InvalidArgument { .. }), "{err}");
     assert!(load_tensors(&twins, &[]).is_err());

@@ -132,7 +132,7 @@ fn a_layer_added_to_an_evaluating_chain_evaluates_too() -> TestResult {
     let mut chain = Sequential::<f64>::new();
     chain.eval();
     chain.add(Dropout::new(0.9, 0)?);
-    let x = Tensor::ones(&[50]);
+    let x = Tensor::ones(&[50]).unwrap();
     assert!(chain.forward(&x)?.data_eq(&x));
     Ok(())
 }
@@ -178,7 +178,7 @@ fn linear_computes_x_w_plus_b_with_samples_as_rows() -> TestResult {
     assert_eq!(layer.forward(&x)?.to_vec(), vec![11.0, 22.0, 19.0, 32.0]);
     // One sample as a vector, and a batch of batches.
     assert_eq!(layer.forward(&Tensor::from_vec(vec![1.0, 0.0, 0.0], &[3])?)?.to_vec(), vec![11.0, 22.0]);
-    assert_eq!(layer.forward(&Tensor::zeros(&[4, 5, 3]))?.shape(), &[4, 5, 2]);
+    assert_eq!(layer.forward(&Tensor::zeros(&[4, 5, 3]).unwrap())?.shape(), &[4, 5, 2]);
     let no_bias = Linear::from_tensors(&w, None)?;
     assert_eq!(names(&no_bias), ["weight"]);
     assert_eq!(no_bias.forward(&x)?.to_vec(), vec![1.0, 2.0, 9.0, 12.0]);
@@ -189,10 +189,10 @@ fn linear_computes_x_w_plus_b_with_samples_as_rows() -> TestResult {
 fn linear_rejects_inputs_of_the_wrong_width() -> TestResult {
     let layer = Linear::<f64>::new(3, 2, Init::xavier_uniform(), &mut rng(0))?;
     for shape in [&[2usize, 4][..], &[3, 2], &[]] {
-        let err = layer.forward(&Tensor::zeros(shape)).unwrap_err();
+        let err = layer.forward(&Tensor::zeros(shape).unwrap()).unwrap_err();
         assert!(matches!(err, NnError::InputFeatures { expected: 3, .. }), "{err}");
     }
-    let err = layer.forward(&Tensor::zeros(&[2, 4])).unwrap_err();
+    let err = layer.forward(&Tensor::zeros(&[2, 4]).unwrap()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "Linear(3 → 2): expected inputs with 3 features in the last dimension, got shape [2, 4]"
@@ -202,11 +202,11 @@ fn linear_rejects_inputs_of_the_wrong_width() -> TestResult {
 
 #[test]
 fn linear_from_tensors_checks_shapes() {
-    let w = Tensor::<f64>::zeros(&[3, 2]);
+    let w = Tensor::<f64>::zeros(&[3, 2]).unwrap();
     for (weight, bias) in [
-        (Tensor::zeros(&[3]), None),
-        (w.clone(), Some(Tensor::zeros(&[3]))),
-        (w, Some(Tensor::zeros(&[1, 2]))),
+        (Tensor::zeros(&[3]).unwrap(), None),
+        (w.clone(), Some(Tensor::zeros(&[3]).unwrap())),
+        (w, Some(Tensor::zeros(&[1, 2]).unwrap())),
     ] {
         let err = Linear::from_tensors(&weight, bias.as_ref()).unwrap_err();
         assert!(matches!(err, NnError::InvalidArgument { op: "Linear::from_tensors", .. }), "{err}");
@@ -246,7 +246,7 @@ fn mlp_layout_names_and_output_activation() -> TestResult {
         ]
     );
     mlp.eval();
-    let y = mlp.forward(&Tensor::ones(&[5, 4]))?;
+    let y = mlp.forward(&Tensor::ones(&[5, 4]).unwrap())?;
     for row in y.to_vec().chunks(3) {
         assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
@@ -261,7 +261,7 @@ fn mlp_builds_are_reproducible_from_the_seed() -> TestResult {
     let config = MlpConfig::new(&[3, 5, 2], Activation::Gelu).dropout(0.5);
     let a: Mlp<f64> = config.build(&mut rng(11))?;
     let b: Mlp<f64> = config.build(&mut rng(11))?;
-    let x = Tensor::ones(&[4, 3]);
+    let x = Tensor::ones(&[4, 3]).unwrap();
     assert!(a.forward(&x)?.data_eq(&b.forward(&x)?), "same seed, same weights and dropout masks");
     Ok(())
 }
@@ -288,7 +288,7 @@ fn bad_mlp_configurations_are_errors() {
 #[test]
 fn dropout_is_inverted_and_deterministic() -> TestResult {
     let p = 0.3;
-    let x = Tensor::<f64>::ones(&[20_000]);
+    let x = Tensor::<f64>::ones(&[20_000]).unwrap();
     let drop = Dropout::new(p, 123)?;
     let y = drop.forward(&x)?;
     let kept = y.as_slice().iter().filter(|&&v| v != 0.0).count() as f64 / 20_000.0;
@@ -301,7 +301,7 @@ fn dropout_is_inverted_and_deterministic() -> TestResult {
     assert!(again.forward(&x)?.data_eq(&y));
     assert!(!again.forward(&x)?.data_eq(&y));
     // The gradient is the same mask, scaled.
-    let xv = Tensor::<f64>::ones(&[1000]).requires_grad();
+    let xv = Tensor::<f64>::ones(&[1000]).unwrap().requires_grad();
     let out = Dropout::new(p, 5)?.forward(&xv)?;
     let g = out.sum_all().backward()?.wrt(&xv)?.to_vec();
     assert_eq!(g, out.to_vec());
@@ -366,7 +366,7 @@ fn activation_values_by_hand() -> TestResult {
     let soft = apply(Activation::Softmax)?;
     assert!((soft.iter().sum::<f64>() - 1.0).abs() < 1e-15);
     // ReLU's gradient at 0 is 0.
-    let z = Tensor::<f64>::zeros(&[2]).requires_grad();
+    let z = Tensor::<f64>::zeros(&[2]).unwrap().requires_grad();
     assert_eq!(nn::activation::relu(&z).sum_all().backward()?.wrt(&z)?.to_vec(), vec![0.0, 0.0]);
     // Softmax of a scalar has no axis; a NaN slope is refused.
     assert!(matches!(Activation::Softmax.apply(&Tensor::<f64>::scalar(1.0)), Err(NnError::Tensor(_))));
@@ -379,14 +379,14 @@ fn from_fn_modules_and_f32_models() -> TestResult {
     let model = Sequential::<f32>::new()
         .push(Linear::new(2, 2, Init::xavier_uniform(), &mut rng(0))?)
         .push(from_fn(|x: &Tensor<f32>| Ok(x.mul_scalar(0.0).add_scalar(1.0))));
-    assert_eq!(model.forward(&Tensor::ones(&[3, 2]))?.to_vec(), vec![1.0f32; 6]);
+    assert_eq!(model.forward(&Tensor::ones(&[3, 2]).unwrap())?.to_vec(), vec![1.0f32; 6]);
     Ok(())
 }
 
 #[test]
 fn trained_models_move_between_threads() -> TestResult {
     let model = Mlp::<f32>::new(&[2, 4, 1], Activation::Tanh, &mut rng(0))?;
-    let x = Tensor::<f32>::ones(&[1, 2]);
+    let x = Tensor::<f32>::ones(&[1, 2]).unwrap();
     let here = model.forward(&x)?.to_vec();
     let there = std::thread::spawn(move || model.forward(&x).map(|y| y.to_vec()))
         .join()

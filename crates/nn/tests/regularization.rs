@@ -43,7 +43,7 @@ fn l2_penalty_over_weights_only_adds_to_a_loss() -> TestResult {
 
 #[test]
 fn bad_lambda_is_an_error() {
-    let p = Parameter::new("p", &Tensor::<f64>::ones(&[2]));
+    let p = Parameter::new("p", &Tensor::<f64>::ones(&[2]).unwrap());
     for lambda in [-1e-3, f64::NAN, f64::INFINITY] {
         let err = l2_penalty([&p], lambda).unwrap_err();
         assert!(matches!(err, NnError::InvalidArgument { op: "l2_penalty", .. }), "{lambda}: {err}");
@@ -56,7 +56,7 @@ fn model() -> nn::Result<Linear<f64>> {
 
 /// Gives the model's weight a value that identifies the epoch.
 fn mark(model: &Linear<f64>, epoch: f64) -> TestResult {
-    Ok(model.weight().set(&Tensor::full(&[2, 2], epoch))?)
+    Ok(model.weight().set(&Tensor::full(&[2, 2], epoch).unwrap())?)
 }
 
 #[test]

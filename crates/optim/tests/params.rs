@@ -8,8 +8,8 @@ fn adam_fits_a_line_through_parameters() {
     // y = 2x − 1 on 8 points; w and b start at 0.
     let x = Tensor::<f64>::from_vec((0..8).map(|i| i as f64 / 4.0).collect(), &[8, 1]).unwrap();
     let y = x.mul_scalar(2.0).add_scalar(-1.0);
-    let w = Parameter::new("w", &Tensor::zeros(&[1, 1]));
-    let b = Parameter::new("b", &Tensor::zeros(&[1]));
+    let w = Parameter::new("w", &Tensor::zeros(&[1, 1]).unwrap());
+    let b = Parameter::new("b", &Tensor::zeros(&[1]).unwrap());
     let params = [w.clone(), b.clone()];
     let mut adam = Adam::new(AdamConfig::new(0.05)).unwrap();
     for _ in 0..2000 {
@@ -23,8 +23,8 @@ fn adam_fits_a_line_through_parameters() {
 
 #[test]
 fn a_parameter_without_gradient_is_skipped() {
-    let used = Parameter::new("used", &Tensor::<f32>::ones(&[2]));
-    let unused = Parameter::new("unused", &Tensor::<f32>::ones(&[2]));
+    let used = Parameter::new("used", &Tensor::<f32>::ones(&[2]).unwrap());
+    let unused = Parameter::new("unused", &Tensor::<f32>::ones(&[2]).unwrap());
     let grads = used.tensor().sum_all().backward().unwrap();
     let mut sgd = Sgd::new(SgdConfig::new(0.5).weight_decay(0.1)).unwrap();
     sgd.step_params(&[used.clone(), unused.clone()], &grads).unwrap();
@@ -34,7 +34,7 @@ fn a_parameter_without_gradient_is_skipped() {
 
 #[test]
 fn listing_a_parameter_twice_is_an_error() {
-    let w = Parameter::new("w", &Tensor::<f32>::ones(&[2]));
+    let w = Parameter::new("w", &Tensor::<f32>::ones(&[2]).unwrap());
     let grads = w.tensor().sum_all().backward().unwrap();
     let mut sgd = Sgd::new(SgdConfig::new(0.1)).unwrap();
     assert!(matches!(sgd.step_params(&[w.clone(), w.clone()], &grads), Err(OptimError::Tensor(_))));

@@ -20,12 +20,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // y = tanh(x·W1 + b1)·W2 + b2, rows are samples (seed §2).
     let hidden = 32;
     let w1 = Parameter::new("w1", &Tensor::rand_normal(&[1, hidden], 0.0, 1.0, &mut rng)?);
-    let b1 = Parameter::new("b1", &Tensor::zeros(&[hidden]));
+    let b1 = Parameter::new("b1", &Tensor::zeros(&[hidden]).unwrap());
     let w2 = Parameter::new(
         "w2",
         &Tensor::rand_normal(&[hidden, 1], 0.0, (1.0 / hidden as f32).sqrt(), &mut rng)?,
     );
-    let b2 = Parameter::new("b2", &Tensor::zeros(&[1]));
+    let b2 = Parameter::new("b2", &Tensor::zeros(&[1]).unwrap());
     let params = [w1.clone(), b1.clone(), w2.clone(), b2.clone()];
     let mut adam = Adam::new(AdamConfig::new(0.01))?;
 

@@ -1,5 +1,5 @@
 //! The seed's feed-forward network, `ŷ = f(f(x·W₁ + b₁)·W₂ + b₂)` with f = σ (seed §2),
-//! and a squared-error loss: print the tape the forward pass records, export the
+//! and a squared-error loss: print the graph the forward pass records, export the
 //! forward and backward graphs as Graphviz DOT, then run backward and show each
 //! parameter's gradient. `docs/autodiff.md` walks through this output.
 //!
@@ -17,23 +17,22 @@ fn main() -> Result<()> {
     let x = Tensor::<f64>::rand_uniform(&[4, 3], -1.0, 1.0, &mut rng)?;
     let y = Tensor::<f64>::rand_uniform(&[4, 2], 0.0, 1.0, &mut rng)?;
     let w1 = Parameter::new("W1", &Tensor::rand_normal(&[3, 4], 0.0, 0.5, &mut rng)?);
-    let b1 = Parameter::new("b1", &Tensor::zeros(&[4]));
+    let b1 = Parameter::new("b1", &Tensor::zeros(&[4])?);
     let w2 = Parameter::new("W2", &Tensor::rand_normal(&[4, 2], 0.0, 0.5, &mut rng)?);
-    let b2 = Parameter::new("b2", &Tensor::zeros(&[2]));
+    let b2 = Parameter::new("b2", &Tensor::zeros(&[2])?);
 
-    tensor_core::reset_tape::<f64>();
     let hidden = x.matmul(&w1.tensor())?.add(&b1.tensor())?.sigmoid();
     let y_hat = hidden.matmul(&w2.tensor())?.add(&b2.tensor())?.sigmoid();
     let loss = mse(&y_hat, &y, Reduction::Mean)?;
     println!("loss = {:.6}\n", loss.item()?);
-    println!("The tape (node, op, output shape <- inputs):\n{}", inspect::tape_string::<f64>());
+    println!("The graph (entry, op, output shape <- inputs):\n{}", inspect::graph_string(&loss));
 
     std::fs::create_dir_all(&out_dir).map_err(|e| tensor_core::Error::InvalidArgument {
         op: "inspect_tape",
         reason: format!("cannot create {out_dir}: {e}"),
     })?;
     for (name, dot) in
-        [("forward.dot", inspect::forward_dot::<f64>()), ("backward.dot", inspect::backward_dot::<f64>())]
+        [("forward.dot", inspect::forward_dot(&loss)), ("backward.dot", inspect::backward_dot(&loss))]
     {
         let path = std::path::Path::new(&out_dir).join(name);
         std::fs::write(&path, dot).map_err(|e| tensor_core::Error::InvalidArgument {
@@ -43,6 +42,7 @@ fn main() -> Result<()> {
         println!("wrote {}", path.display());
     }
 
+    let live = tensor_core::live_nodes();
     let grads = loss.backward()?;
     println!("\nGradients (each has its parameter's shape):");
     for p in [&w1, &w2, &b1, &b2] {
@@ -56,6 +56,13 @@ fn main() -> Result<()> {
             if g.numel() > 4 { ", …" } else { "" }
         );
     }
-    println!("\nAfter backward the tape is freed: {} nodes", tensor_core::tape_len::<f64>());
+    drop(loss);
+    let held = tensor_core::live_nodes();
+    drop((hidden, y_hat));
+    println!(
+        "\nRecorded nodes alive: {live} before backward; {held} after dropping the loss (held by \
+         `hidden` and `y_hat`); {} once those are dropped too",
+        tensor_core::live_nodes()
+    );
     Ok(())
 }

@@ -1,13 +1,11 @@
-//! The element trait: what f32 and f64 share, and where each keeps its tape.
+//! The element trait: what f32 and f64 share.
 
-use crate::tape::Tape;
-use std::cell::RefCell;
 use std::fmt::{Debug, Display};
 
 /// A floating-point element type of a tensor: `f32` or `f64`.
 ///
-/// One trait, so every op is written once. Each element type has its own
-/// per-thread tape, reached through [`Element::with_tape`].
+/// One trait, so every op is written once. It is sealed: tensors exist for f32 and
+/// f64 only.
 pub trait Element:
     num_traits::Float
     + Default
@@ -19,6 +17,7 @@ pub trait Element:
     + std::iter::Sum
     + std::ops::AddAssign
     + std::ops::MulAssign
+    + sealed::Sealed
 {
     /// Name of the type as in file formats (`"F32"`, `"F64"`).
     const DTYPE: &'static str;
@@ -30,17 +29,13 @@ pub trait Element:
     fn from_usize(n: usize) -> Self {
         Self::from_f64(n as f64)
     }
-    /// Runs `f` with this thread's tape for this element type.
-    ///
-    /// # Panics
-    /// If called re-entrantly from inside `f` (a tape invariant: tape methods never
-    /// call back into ops).
-    fn with_tape<R>(f: impl FnOnce(&mut Tape<Self>) -> R) -> R;
 }
 
-thread_local! {
-    static TAPE_F32: RefCell<Tape<f32>> = RefCell::new(Tape::new());
-    static TAPE_F64: RefCell<Tape<f64>> = RefCell::new(Tape::new());
+mod sealed {
+    /// Only this crate's element types implement [`Element`](super::Element).
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
 }
 
 impl Element for f32 {
@@ -51,9 +46,6 @@ impl Element for f32 {
     fn as_f64(self) -> f64 {
         self as f64
     }
-    fn with_tape<R>(f: impl FnOnce(&mut Tape<Self>) -> R) -> R {
-        TAPE_F32.with(|t| f(&mut t.borrow_mut()))
-    }
 }
 
 impl Element for f64 {
@@ -63,8 +55,5 @@ impl Element for f64 {
     }
     fn as_f64(self) -> f64 {
         self
-    }
-    fn with_tape<R>(f: impl FnOnce(&mut Tape<Self>) -> R) -> R {
-        TAPE_F64.with(|t| f(&mut t.borrow_mut()))
     }
 }

@@ -112,12 +112,67 @@ pub enum Error {
         /// What is wrong, with the values.
         reason: String,
     },
-    /// Backward reached a node whose tape was already freed.
+    /// Backward reached a node whose saved values an earlier backward released.
+    #[error("{}", graph_freed_message(op, *carried_over))]
+    GraphFreed {
+        /// The op whose node was released.
+        op: &'static str,
+        /// Whether the released node lies inside a newer graph (a tensor carried over
+        /// from an earlier iteration) rather than being the output itself.
+        carried_over: bool,
+    },
+    /// A rule asked for a value its op did not save (see `Save`).
+    #[error("backward of `{op}`: the rule reads {what}, which the op did not save (a bug in the op's Save)")]
+    NotSaved {
+        /// The op.
+        op: &'static str,
+        /// What the rule asked for.
+        what: String,
+    },
+    /// A rule returned the wrong number of gradients.
     #[error(
-        "backward: the graph was freed by an earlier backward (or a tape reset); call the first \
-         backward with BackwardOptions {{ keep_graph: true, .. }} to run backward through it again"
+        "backward of `{op}`: the rule returned {got} gradients for {expected} inputs (one entry per input, None for none)"
     )]
-    GraphFreed,
+    RuleArity {
+        /// The op.
+        op: &'static str,
+        /// Number of inputs.
+        expected: usize,
+        /// Number of gradients returned.
+        got: usize,
+    },
+    /// A rule returned a gradient that does not sum back to its input's shape.
+    #[error(
+        "backward of `{op}`: the gradient for input {input} has shape {gradient_shape:?}, which cannot be \
+         summed back to the input's shape {input_shape:?}"
+    )]
+    RuleGradientShape {
+        /// The op.
+        op: &'static str,
+        /// Which input.
+        input: usize,
+        /// The input's shape.
+        input_shape: Shape,
+        /// The returned gradient's shape.
+        gradient_shape: Shape,
+    },
+    /// A backward, started from inside a rule, reached the node whose rule is running.
+    #[error(
+        "backward of `{op}`: a backward started inside this op's rule walks back into the op itself, \
+         which would never end; a rule may run backward only over other graphs"
+    )]
+    ReentrantBackward {
+        /// The op whose rule started the backward.
+        op: &'static str,
+    },
+    /// A size beyond what can be allocated or counted.
+    #[error("{op}: {reason}")]
+    TooLarge {
+        /// The op.
+        op: &'static str,
+        /// The size, and why it is too large.
+        reason: String,
+    },
     /// Backward from a non-scalar output without a seed gradient.
     #[error(
         "backward: a gradient can be implicitly created only for a scalar output, but the output \
@@ -135,9 +190,9 @@ pub enum Error {
         /// The output's shape.
         output: Shape,
     },
-    /// Backward from a tensor that is not on the tape.
+    /// Backward from a tensor that is not recorded.
     #[error(
-        "backward: the tensor is not recorded on the tape: it is a constant, was detached, or was \
+        "backward: the tensor is not recorded in a graph: it is a constant, was detached, or was \
          computed under no_grad; make its inputs variables (Tensor::requires_grad)"
     )]
     NotRecorded,
@@ -171,4 +226,21 @@ pub enum Error {
         /// Which value, and the allowed range.
         reason: String,
     },
+}
+
+fn graph_freed_message(op: &str, carried_over: bool) -> String {
+    if carried_over {
+        format!(
+            "backward: this graph reaches `{op}`, part of an older graph that an earlier backward already \
+             released — usually a tensor carried over from an earlier iteration (a hidden state in truncated \
+             BPTT, a running total). The usual fix is to call detach() on it where one iteration ends; pass \
+             BackwardOptions {{ keep_graph: true, .. }} to the earlier backward only if that graph is meant \
+             to be walked again"
+        )
+    } else {
+        format!(
+            "backward: the graph of `{op}` was already released by an earlier backward; to run backward \
+             through the same graph again, pass BackwardOptions {{ keep_graph: true, .. }} to the first one"
+        )
+    }
 }

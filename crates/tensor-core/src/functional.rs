@@ -7,8 +7,8 @@
 
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::graph::{GradVec, Save, is_grad_enabled};
 use crate::ops::Indices;
-use crate::tape::GradVec;
 use crate::tensor::Tensor;
 
 /// How per-element losses are combined.
@@ -109,8 +109,10 @@ pub fn cross_entropy<T: Element>(
     let probabilities = Tensor::from_parts(probabilities, logits.shape.clone());
     let labels: std::sync::Arc<[usize]> = labels.into();
     let y = Tensor::from_parts(losses, crate::shape::shape_of(&[labels.len()]));
-    let losses = Tensor::record("cross_entropy", &[logits], y, move |dy, x, _| {
-        let softmax = if crate::tape::is_grad_enabled() { x[0].softmax(1)? } else { probabilities.clone() };
+    // The rule reuses the forward's softmax unless the backward is itself recorded,
+    // when the softmax must be an op on the (saved) logits.
+    let losses = Tensor::record_saving("cross_entropy", &[logits], y, Save::INPUTS, move |dy, s| {
+        let softmax = if is_grad_enabled() { s.input(0)?.softmax(1)? } else { probabilities.clone() };
         let onehot = Tensor::one_hot(&labels, classes)?;
         Ok(GradVec::from_iter([Some(softmax.sub(&onehot)?.mul(&dy.unsqueeze(1)?)?)]))
     });
@@ -144,8 +146,8 @@ pub fn bce<T: Element>(p: &Tensor<T>, target: &Tensor<T>, reduction: Reduction) 
     let y = p.zip_with(target, "bce", move |p, t| {
         -(t * p.ln().max(floor) + (T::one() - t) * (T::one() - p).ln().max(floor))
     })?;
-    let losses = Tensor::record("bce", &[p, &target.detach()], y, |dy, x, _| {
-        let (p, t) = (&x[0], &x[1]);
+    let losses = Tensor::record_saving("bce", &[p, &target.detach()], y, Save::INPUTS, |dy, s| {
+        let (p, t) = (s.input(0)?, s.input(1)?);
         let denom = p.mul(&p.rsub_scalar(T::one()))?.clamp(T::from_f64(1e-12), T::infinity());
         let dp = dy.mul(&p.sub(t)?.div(&denom)?)?;
         Ok(GradVec::from_iter([Some(dp), None]))
@@ -164,8 +166,8 @@ pub fn bce_with_logits<T: Element>(
     same_shape("bce_with_logits", logits, target)?;
     let y = logits
         .zip_with(target, "bce_with_logits", |z, t| z.max(T::zero()) - z * t + (-z.abs()).exp().ln_1p())?;
-    let losses = Tensor::record("bce_with_logits", &[logits, target], y, |dy, x, _| {
-        let (z, t) = (&x[0], &x[1]);
+    let losses = Tensor::record_saving("bce_with_logits", &[logits, target], y, Save::INPUTS, |dy, s| {
+        let (z, t) = (s.input(0)?, s.input(1)?);
         Ok(GradVec::from_iter([Some(dy.mul(&z.sigmoid().sub(t)?)?), Some(dy.mul(z)?.neg())]))
     });
     reduce(losses, reduction)

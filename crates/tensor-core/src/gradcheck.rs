@@ -8,7 +8,7 @@
 //! bare bool. [`gradgradcheck`] runs the same check on the gradient itself.
 
 use crate::error::Result;
-use crate::tape::{BackwardOptions, reset_tape};
+use crate::graph::BackwardOptions;
 use crate::tensor::Tensor;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -100,14 +100,12 @@ impl GradcheckReport {
     }
 }
 
-/// Evaluates `f` and frees whatever it recorded, returning the output's elements.
+/// Evaluates `f`, returning the output's elements (its graph is dropped with it).
 fn evaluate<F>(f: &F, inputs: &[Tensor<f64>]) -> Result<Vec<f64>>
 where
     F: Fn(&[Tensor<f64>]) -> Result<Tensor<f64>>,
 {
-    let out = f(inputs).map(|y| y.to_vec());
-    reset_tape::<f64>();
-    out
+    f(inputs).map(|y| y.to_vec())
 }
 
 /// `inputs` with element `index` of input `which` moved by `delta`, as fresh variables.
@@ -144,14 +142,12 @@ pub fn gradcheck<F>(f: F, inputs: &[Tensor<f64>], opts: &GradcheckOptions) -> Re
 where
     F: Fn(&[Tensor<f64>]) -> Result<Tensor<f64>>,
 {
-    reset_tape::<f64>();
     let vars: Vec<Tensor<f64>> = inputs.iter().map(|t| t.detach().requires_grad()).collect();
     let y = f(&vars)?;
     let out_n = y.numel();
     let in_total: usize = vars.iter().map(|v| v.numel()).sum();
     let mut report = GradcheckReport { passed: true, full_jacobian: true, compared: 0, worst: None };
     if out_n == 0 || in_total == 0 {
-        reset_tape::<f64>();
         return Ok(report);
     }
     let tolerance = |numeric: f64| opts.atol + opts.rtol * numeric.abs();
@@ -171,7 +167,6 @@ where
             seed[o] = 1.0;
             rows.push(vjp(Tensor::from_vec(seed, y.shape())?)?);
         }
-        reset_tape::<f64>();
         for (i, v) in vars.iter().enumerate() {
             for e in 0..v.numel() {
                 let mut dir = vec![0.0; v.numel()];
@@ -201,7 +196,6 @@ where
     let u: Vec<Tensor<f64>> =
         vars.iter().map(|x| Tensor::rand_normal(x.shape(), 0.0, 1.0, &mut rng)).collect::<Result<_>>()?;
     let g = vjp(v.clone())?;
-    reset_tape::<f64>();
     let analytic: f64 =
         g.iter().zip(&u).map(|(gi, ui)| gi.iter().zip(ui.as_slice()).map(|(a, b)| a * b).sum::<f64>()).sum();
     // Move every input along u at once: f(x + εu) − f(x − εu) ≈ 2ε·Ju.
@@ -237,7 +231,7 @@ pub fn gradgradcheck<F>(f: F, inputs: &[Tensor<f64>], opts: &GradcheckOptions) -
 where
     F: Fn(&[Tensor<f64>]) -> Result<Tensor<f64>>,
 {
-    let shape = crate::tape::no_grad(|| f(inputs)).map(|y| y.shape().to_vec())?;
+    let shape = crate::graph::no_grad(|| f(inputs)).map(|y| y.shape().to_vec())?;
     let mut rng = StdRng::seed_from_u64(opts.seed ^ 0x5eed);
     let v = Tensor::<f64>::rand_normal(&shape, 0.0, 1.0, &mut rng)?;
     let grad_of_f = |xs: &[Tensor<f64>]| -> Result<Tensor<f64>> {
@@ -246,7 +240,7 @@ where
             let g = s.backward_with(BackwardOptions { create_graph: true, ..Default::default() })?;
             xs.iter().map(|x| g.get_or_zeros(x).flatten()).collect()
         } else {
-            xs.iter().map(|x| Tensor::zeros(&[x.numel()])).collect()
+            xs.iter().map(|x| x.zeros_like().flatten()).collect()
         };
         let refs: Vec<&Tensor<f64>> = parts.iter().collect();
         Tensor::concat(&refs, 0)

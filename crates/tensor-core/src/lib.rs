@@ -2,8 +2,9 @@
 //!
 //! Tensors of `f32` or `f64` ([`Tensor`]) with NumPy broadcasting, matmul on a fast
 //! GEMM kernel, reductions, movement and indexing ops, and stable softmax. Every op
-//! on a tensor that requires a gradient records itself on this thread's tape;
-//! [`Tensor::backward`] walks the tape in reverse and returns a [`Gradients`] store.
+//! on a tensor that requires a gradient records itself into a graph owned by its
+//! result (dropped with it); [`Tensor::backward`] walks that graph from the output
+//! and returns a [`Gradients`] store.
 //!
 //! Gradient rules are written with the same differentiable ops, so with
 //! [`BackwardOptions::create_graph`] gradients can be differentiated again:
@@ -21,29 +22,29 @@
 //! # Ok::<(), tensor_core::Error>(())
 //! ```
 //!
-//! Start with [`Tensor`], then [`tape`] for how recording works, [`gradcheck`] to
+//! Start with [`Tensor`], then [`graph`] for how recording works, [`gradcheck`] to
 //! verify a gradient, and [`functional`] for losses.
 
 pub mod element;
 pub mod error;
 pub mod functional;
 pub mod gradcheck;
+pub mod graph;
 pub mod inspect;
 mod kernels;
 mod ops;
 pub mod shape;
 #[cfg(feature = "proptest")]
 pub mod strategies;
-pub mod tape;
 mod tensor;
 
 pub use element::Element;
 pub use error::{Error, Phase, Result};
+pub use graph::{
+    BackwardOptions, GradRule, GradVec, Gradients, NoGradGuard, Parameter, Save, Saved, VjpRule, enable_grad,
+    is_anomaly_enabled, is_grad_enabled, live_nodes, no_grad, set_detect_anomaly,
+};
 pub use ops::Indices;
 pub use ops::{AttentionMask, ConvOptions, RunningStats};
 pub use shape::{Axes, Shape};
-pub use tape::{
-    BackwardOptions, GradRule, GradVec, Gradients, NoGradGuard, NodeRef, Parameter, is_grad_enabled, no_grad,
-    reset_tape, set_detect_anomaly, tape_len,
-};
 pub use tensor::Tensor;

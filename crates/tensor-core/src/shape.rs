@@ -11,9 +11,31 @@ pub fn shape_of(dims: &[usize]) -> Shape {
     Shape::from_slice(dims)
 }
 
-/// Number of elements of a shape (1 for a scalar, 0 if any dimension is 0).
+/// Number of elements of a shape (1 for a scalar, 0 if any dimension is 0), for a
+/// shape that already exists; user-given shapes go through [`checked_numel`].
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    // Saturating, so that even an error message about an impossible shape cannot
+    // overflow; a zero anywhere means no elements, whatever the other dimensions.
+    if shape.contains(&0) {
+        return 0;
+    }
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX)
+}
+
+/// Number of elements of a user-given shape: an error when the product overflows or
+/// exceeds what one tensor can hold (so `[2³², 2³²]` is an error, not 0 elements).
+pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    if shape.contains(&0) {
+        return Ok(0);
+    }
+    let n = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    match n {
+        Some(n) if n <= crate::tensor::MAX_ELEMENTS => Ok(n),
+        _ => Err(Error::TooLarge {
+            op,
+            reason: format!("shape {shape:?} has more elements than a tensor can hold"),
+        }),
+    }
 }
 
 /// Row-major (C-order) strides of a contiguous tensor of this shape.

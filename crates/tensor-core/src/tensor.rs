@@ -1,29 +1,38 @@
 //! `Tensor<T>`: an n-d, row-major array of f32 or f64 with shared, immutable storage
-//! (clones are cheap) and, when recorded, a handle to its node on the tape.
+//! (clones are cheap) and, when recorded, a handle to the node that made it.
 
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::shape::{Shape, numel, shape_of};
-use crate::tape::{Leaf, NodeRef};
+use crate::graph::{Leaf, Node};
+use crate::shape::{Shape, checked_numel, numel, shape_of};
 use rand::Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 use std::sync::Arc;
 
-/// How a tensor relates to the tape.
-#[derive(Clone, Debug)]
-pub(crate) enum Origin {
+/// How a tensor relates to the graph.
+pub(crate) enum Origin<T: Element> {
     /// Not differentiated: data, a detached tensor, or one made under `no_grad`.
     Constant,
-    /// The output of a recorded op.
-    Node(NodeRef),
-    /// A variable or parameter: registers on the current tape when first used.
+    /// The output of a recorded op: this handle keeps the op's graph alive.
+    Node(Arc<Node<T>>),
+    /// A variable or parameter: a leaf of every graph it is used in.
     Leaf(Arc<Leaf>),
+}
+
+impl<T: Element> Clone for Origin<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Origin::Constant => Origin::Constant,
+            Origin::Node(n) => Origin::Node(n.clone()),
+            Origin::Leaf(l) => Origin::Leaf(l.clone()),
+        }
+    }
 }
 
 /// An n-dimensional array of `T` (f32 or f64), row-major, with cheap clones.
 ///
-/// Ops on tensors that require gradients record themselves on this thread's tape;
-/// `backward` then returns their gradients:
+/// Ops on tensors that require gradients record themselves into a graph that the
+/// result owns; `backward` then returns their gradients:
 ///
 /// ```
 /// use tensor_core::Tensor;
@@ -37,13 +46,13 @@ pub(crate) enum Origin {
 pub struct Tensor<T: Element> {
     pub(crate) data: Arc<Vec<T>>,
     pub(crate) shape: Shape,
-    pub(crate) origin: Origin,
+    pub(crate) origin: Origin<T>,
 }
 
 impl<T: Element> Tensor<T> {
     /// A constant tensor from a buffer and a shape. Errors if the lengths disagree.
     pub fn from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self> {
-        let expected = numel(shape);
+        let expected = checked_numel("from_vec", shape)?;
         if data.len() != expected {
             return Err(Error::ElementCount {
                 op: "from_vec",
@@ -71,24 +80,30 @@ impl<T: Element> Tensor<T> {
         Self::from_parts(vec![value], Shape::new())
     }
 
-    /// A tensor filled with `value`.
-    pub fn full(shape: &[usize], value: T) -> Self {
-        Self::from_parts(vec![value; numel(shape)], shape_of(shape))
+    /// A tensor filled with `value`. Errors when the shape's element count overflows
+    /// or the memory cannot be had, instead of aborting.
+    pub fn full(shape: &[usize], value: T) -> Result<Self> {
+        Ok(Self::from_parts(filled("full", shape, value)?, shape_of(shape)))
     }
 
-    /// A tensor of zeros.
-    pub fn zeros(shape: &[usize]) -> Self {
+    /// A tensor of zeros (errors as [`full`](Self::full)).
+    pub fn zeros(shape: &[usize]) -> Result<Self> {
         Self::full(shape, T::zero())
     }
 
-    /// A tensor of ones.
-    pub fn ones(shape: &[usize]) -> Self {
+    /// A tensor of ones (errors as [`full`](Self::full)).
+    pub fn ones(shape: &[usize]) -> Result<Self> {
         Self::full(shape, T::one())
     }
 
-    /// Zeros of this tensor's shape.
+    /// Zeros of this tensor's shape (a shape that already exists in memory).
     pub fn zeros_like(&self) -> Self {
-        Self::zeros(&self.shape)
+        Self::from_parts(vec![T::zero(); self.numel()], self.shape.clone())
+    }
+
+    /// Ones of this tensor's shape.
+    pub fn ones_like(&self) -> Self {
+        Self::from_parts(vec![T::one(); self.numel()], self.shape.clone())
     }
 
     /// `[start, start + step, …)` up to but excluding `end`, as a 1-D tensor.
@@ -99,19 +114,26 @@ impl<T: Element> Tensor<T> {
                 reason: format!("start {start}, end {end} and step {step} must be finite and step non-zero"),
             });
         }
-        let count = ((end - start) / step).ceil().as_f64().max(0.0) as usize;
-        let data: Vec<T> = (0..count).map(|i| start + step * T::from_usize(i)).collect();
+        let count = ((end - start) / step).ceil().as_f64().max(0.0);
+        if count.is_nan() || count >= MAX_ELEMENTS as f64 {
+            return Err(Error::TooLarge {
+                op: "arange",
+                reason: format!("[{start}, {end}) in steps of {step} has {count} elements"),
+            });
+        }
+        let mut data = try_vec("arange", &[count as usize])?;
+        data.extend((0..count as usize).map(|i| start + step * T::from_usize(i)));
         let n = data.len();
         Ok(Self::from_parts(data, shape_of(&[n])))
     }
 
-    /// The `n × n` identity matrix.
-    pub fn eye(n: usize) -> Self {
-        let mut data = vec![T::zero(); n * n];
+    /// The `n × n` identity matrix (errors as [`full`](Self::full)).
+    pub fn eye(n: usize) -> Result<Self> {
+        let mut data = filled("eye", &[n, n], T::zero())?;
         for i in 0..n {
             data[i * n + i] = T::one();
         }
-        Self::from_parts(data, shape_of(&[n, n]))
+        Ok(Self::from_parts(data, shape_of(&[n, n])))
     }
 
     /// Uniform samples in `[low, high)` from a seeded generator.
@@ -120,7 +142,8 @@ impl<T: Element> Tensor<T> {
             op: "rand_uniform",
             reason: format!("bounds [{low}, {high}): {e}"),
         })?;
-        let data = (0..numel(shape)).map(|_| T::from_f64(dist.sample(rng))).collect();
+        let mut data = try_vec("rand_uniform", shape)?;
+        data.extend((0..numel(shape)).map(|_| T::from_f64(dist.sample(rng))));
         Ok(Self::from_parts(data, shape_of(shape)))
     }
 
@@ -130,7 +153,8 @@ impl<T: Element> Tensor<T> {
             op: "rand_normal",
             reason: format!("mean {mean}, std {std}: {e}"),
         })?;
-        let data = (0..numel(shape)).map(|_| T::from_f64(dist.sample(rng))).collect();
+        let mut data = try_vec("rand_normal", shape)?;
+        data.extend((0..numel(shape)).map(|_| T::from_f64(dist.sample(rng))));
         Ok(Self::from_parts(data, shape_of(shape)))
     }
 
@@ -175,7 +199,7 @@ impl<T: Element> Tensor<T> {
         self.requires_grad_named("")
     }
 
-    /// Like [`requires_grad`](Self::requires_grad), with a name shown when the tape is
+    /// Like [`requires_grad`](Self::requires_grad), with a name shown when the graph is
     /// printed or exported.
     pub fn requires_grad_named(&self, name: &str) -> Self {
         Tensor {
@@ -200,10 +224,10 @@ impl<T: Element> Tensor<T> {
         matches!(self.origin, Origin::Leaf(_))
     }
 
-    /// The node this tensor is the output of, if it was recorded by an op.
-    pub fn node(&self) -> Option<NodeRef> {
-        match self.origin {
-            Origin::Node(r) => Some(r),
+    /// The name of the op that produced this tensor, if it was recorded by one.
+    pub fn op(&self) -> Option<&'static str> {
+        match &self.origin {
+            Origin::Node(n) => Some(n.op),
             _ => None,
         }
     }
@@ -224,7 +248,7 @@ impl<T: Element> std::fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let origin = match &self.origin {
             Origin::Constant => "constant".to_string(),
-            Origin::Node(r) => format!("node #{}", r.index),
+            Origin::Node(n) => format!("{} #{}", n.op, n.id),
             Origin::Leaf(l) if l.name.is_empty() => "leaf".to_string(),
             Origin::Leaf(l) => format!("leaf {:?}", l.name),
         };
@@ -239,4 +263,30 @@ impl<T: Element> std::fmt::Debug for Tensor<T> {
             head.join(", ")
         )
     }
+}
+
+/// The most elements one tensor may have: what a `Vec` of f64 can address. Larger
+/// shapes are an error before any allocation.
+pub(crate) const MAX_ELEMENTS: usize = isize::MAX as usize / 8;
+
+/// An empty buffer with room for `shape`'s elements, or an error naming `op` when
+/// the count overflows or the memory cannot be had (never an abort).
+pub(crate) fn try_vec<T: Element>(op: &'static str, shape: &[usize]) -> Result<Vec<T>> {
+    let n = checked_numel(op, shape)?;
+    let mut data = Vec::new();
+    data.try_reserve_exact(n).map_err(|_| Error::TooLarge {
+        op,
+        reason: format!(
+            "shape {shape:?} needs {} bytes, which could not be allocated",
+            n.saturating_mul(std::mem::size_of::<T>())
+        ),
+    })?;
+    Ok(data)
+}
+
+/// `shape`'s elements, all `value`, allocated as [`try_vec`] does.
+pub(crate) fn filled<T: Element>(op: &'static str, shape: &[usize], value: T) -> Result<Vec<T>> {
+    let mut data = try_vec(op, shape)?;
+    data.resize(data.capacity().min(numel(shape)), value);
+    Ok(data)
 }

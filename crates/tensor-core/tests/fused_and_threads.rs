@@ -45,13 +45,13 @@ fn linear_on_a_constant_input_gives_parameter_gradients_only() {
 
 #[test]
 fn linear_shape_errors_name_the_op() {
-    let x = Tensor::<f64>::ones(&[2, 3]);
-    let w = Tensor::<f64>::ones(&[3, 4]);
+    let x = Tensor::<f64>::ones(&[2, 3]).unwrap();
+    let w = Tensor::<f64>::ones(&[3, 4]).unwrap();
     for (x, w, b) in [
-        (&x, &w, Tensor::ones(&[3])),
-        (&x, &Tensor::ones(&[4, 4]), Tensor::ones(&[4])),
-        (&Tensor::scalar(1.0), &w, Tensor::ones(&[4])),
-        (&x, &Tensor::ones(&[3]), Tensor::ones(&[4])),
+        (&x, &w, Tensor::ones(&[3]).unwrap()),
+        (&x, &Tensor::ones(&[4, 4]).unwrap(), Tensor::ones(&[4]).unwrap()),
+        (&Tensor::scalar(1.0), &w, Tensor::ones(&[4]).unwrap()),
+        (&x, &Tensor::ones(&[3]).unwrap(), Tensor::ones(&[4]).unwrap()),
     ] {
         assert!(matches!(x.linear(w, &b), Err(Error::ShapeMismatch { op: "linear", .. })));
     }

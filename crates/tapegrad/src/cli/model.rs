@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn dropout_masks_depend_only_on_the_key() {
         let net = Network::new(&spec(0.5), 3).unwrap();
-        let x = Tensor::ones(&[5, 4]);
+        let x = Tensor::ones(&[5, 4]).unwrap();
         let key = DropoutKey { seed: 3, epoch: 2, step: 7 };
         let a = net.forward_train(&x, key).unwrap();
         let b = net.forward_train(&x, key).unwrap();

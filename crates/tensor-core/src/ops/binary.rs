@@ -1,9 +1,11 @@
 //! Elementwise binary ops with NumPy broadcasting, and their scalar forms. Rules
-//! return gradients of the output's shape; the engine sums them back to each input.
+//! return gradients of the output's (broadcast) shape; the engine sums them back to
+//! each input's shape.
 
 use super::{one, two, zero_safe_mul};
 use crate::element::Element;
 use crate::error::Result;
+use crate::graph::Save;
 use crate::kernels;
 use crate::shape::broadcast_shapes;
 use crate::tensor::Tensor;
@@ -24,26 +26,34 @@ impl<T: Element> Tensor<T> {
     /// `self + other`, broadcasting. Gradient: `dy` to each input.
     pub fn add(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "add", |a, b| a + b)?;
-        Ok(Tensor::record("add", &[self, other], y, |dy, _, _| Ok(two(dy.clone(), dy.clone()))))
+        Ok(Tensor::record_saving("add", &[self, other], y, Save::NOTHING, |dy, _| {
+            Ok(two(dy.clone(), dy.clone()))
+        }))
     }
 
     /// `self − other`, broadcasting. Gradient: `dy`, `−dy`.
     pub fn sub(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "sub", |a, b| a - b)?;
-        Ok(Tensor::record("sub", &[self, other], y, |dy, _, _| Ok(two(dy.clone(), dy.neg()))))
+        Ok(Tensor::record_saving("sub", &[self, other], y, Save::NOTHING, |dy, _| {
+            Ok(two(dy.clone(), dy.neg()))
+        }))
     }
 
     /// `self · other` elementwise, broadcasting. Gradient: `dy·b`, `dy·a`.
     pub fn mul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "mul", |a, b| a * b)?;
-        Ok(Tensor::record("mul", &[self, other], y, |dy, x, _| Ok(two(dy.mul(&x[1])?, dy.mul(&x[0])?))))
+        Ok(Tensor::record_saving("mul", &[self, other], y, Save::INPUTS, |dy, s| {
+            let da = if s.needs_grad(0) { Some(dy.mul(s.input(1)?)?) } else { None };
+            let db = if s.needs_grad(1) { Some(dy.mul(s.input(0)?)?) } else { None };
+            Ok(smallvec::smallvec![da, db])
+        }))
     }
 
     /// `self / other` elementwise, broadcasting. Gradient: `dy/b`, `−dy·y/b`.
     pub fn div(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "div", |a, b| a / b)?;
-        Ok(Tensor::record("div", &[self, other], y, |dy, x, y| {
-            let reciprocal = x[1].powi(-1);
+        Ok(Tensor::record_saving("div", &[self, other], y, Save::input(1).and_output(), |dy, s| {
+            let (reciprocal, y) = (s.input(1)?.powi(-1), s.output()?);
             Ok(two(zero_safe_mul(dy, &reciprocal)?, zero_safe_mul(dy, &y.mul(&reciprocal)?)?.neg()))
         }))
     }
@@ -53,8 +63,8 @@ impl<T: Element> Tensor<T> {
     /// constant exponent does not give NaN.
     pub fn pow(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "pow", |a, b| a.powf(b))?;
-        Ok(Tensor::record("pow", &[self, other], y, |dy, x, y| {
-            let (a, b) = (&x[0], &x[1]);
+        Ok(Tensor::record_saving("pow", &[self, other], y, Save::ALL, |dy, s| {
+            let (a, b, y) = (s.input(0)?, s.input(1)?, s.output()?);
             let da = zero_safe_mul(dy, &b.mul(&a.pow(&b.add_scalar(T::from_f64(-1.0)))?)?)?;
             let is_zero = a.eq_scalar(T::zero());
             let safe_ln = Tensor::where_cond(&is_zero, &Tensor::scalar(T::zero()), &a.ln())?;
@@ -79,9 +89,9 @@ impl<T: Element> Tensor<T> {
     fn pick(&self, op: &'static str, other: &Tensor<T>, wins: fn(T, T) -> bool) -> Result<Tensor<T>> {
         let y =
             self.zip_with(other, op, move |a, b| if wins(a, b) || a == b || a.is_nan() { a } else { b })?;
-        Ok(Tensor::record(op, &[self, other], y, move |dy, x, _| {
+        Ok(Tensor::record_saving(op, &[self, other], y, Save::INPUTS, move |dy, s| {
             let half = T::from_f64(0.5);
-            let share_a = x[0].zip_with(&x[1], op, move |a, b| {
+            let share_a = s.input(0)?.zip_with(s.input(1)?, op, move |a, b| {
                 if wins(a, b) {
                     T::one()
                 } else if a == b {
@@ -98,13 +108,13 @@ impl<T: Element> Tensor<T> {
     /// `self + c`. Gradient: `dy`.
     pub fn add_scalar(&self, c: T) -> Tensor<T> {
         let y = self.map(move |a| a + c);
-        self.record_unary("add_scalar", y, |dy, _, _| Ok(dy.clone()))
+        self.record_unary("add_scalar", y, Save::NOTHING, |dy, _| Ok(dy.clone()))
     }
 
     /// `self · c`. Gradient: `dy·c`.
     pub fn mul_scalar(&self, c: T) -> Tensor<T> {
         let y = self.map(move |a| a * c);
-        Tensor::record("mul_scalar", &[self], y, move |dy, _, _| Ok(one(dy.mul_scalar(c))))
+        Tensor::record_saving("mul_scalar", &[self], y, Save::NOTHING, move |dy, _| Ok(one(dy.mul_scalar(c))))
     }
 
     /// `self / c` (as `self · (1/c)`).
@@ -117,9 +127,12 @@ impl<T: Element> Tensor<T> {
         self.neg().add_scalar(c)
     }
 
-    /// `self²` (as `self · self`).
+    /// `self²`, as `self · self` (one multiply per element, where `powi(2)` would call
+    /// the math library). Gradient: `2·self·dy`, from the two uses of `self`.
     pub fn square(&self) -> Tensor<T> {
-        // Same shapes always broadcast.
-        self.powi(2)
+        match self.mul(self) {
+            Ok(t) => t,
+            Err(e) => unreachable!("tensor invariant: a shape always broadcasts with itself: {e}"),
+        }
     }
 }

@@ -4,6 +4,7 @@
 use super::one;
 use crate::element::Element;
 use crate::error::Result;
+use crate::graph::Save;
 use crate::shape::{broadcast_shapes, numel};
 use crate::tensor::Tensor;
 
@@ -62,9 +63,9 @@ impl<T: Element> Tensor<T> {
         let data: Vec<T> =
             (0..numel(&shape)).map(|i| if m[i] != T::zero() { av[i] } else { bv[i] }).collect();
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record("where", &[mask, a, b], y, |dy, x, _| {
+        Ok(Tensor::record_saving("where", &[mask, a, b], y, Save::input(0), |dy, s| {
             let zero = Tensor::scalar(T::zero());
-            let mask = x[0].detach();
+            let mask = s.input(0)?.detach();
             let da = Tensor::where_cond(&mask, dy, &zero)?;
             let db = Tensor::where_cond(&mask, &zero, dy)?;
             let mut g = one(da);

@@ -4,8 +4,10 @@
 use super::one;
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::shape::{Shape, normalize_axis, numel, shape_of};
+use crate::graph::Save;
+use crate::shape::{Shape, checked_numel, normalize_axis, numel, shape_of};
 use crate::tensor::Tensor;
+use crate::tensor::filled;
 use std::sync::Arc;
 
 /// An n-d array of indices (class labels, argmax results, gather positions).
@@ -18,7 +20,7 @@ pub struct Indices {
 impl Indices {
     /// Indices with a shape. Errors if the lengths disagree.
     pub fn new(data: Vec<usize>, shape: &[usize]) -> Result<Self> {
-        if data.len() != numel(shape) {
+        if data.len() != checked_numel("Indices::new", shape)? {
             return Err(Error::ElementCount {
                 op: "Indices::new",
                 shape: shape_of(shape),
@@ -47,7 +49,7 @@ impl Indices {
 
     /// The same indices with another shape of equal size.
     pub fn reshape(&self, shape: &[usize]) -> Result<Self> {
-        if numel(shape) != self.data.len() {
+        if checked_numel("Indices::reshape", shape)? != self.data.len() {
             return Err(Error::ElementCount {
                 op: "Indices::reshape",
                 shape: shape_of(shape),
@@ -88,7 +90,7 @@ impl<T: Element> Tensor<T> {
         shape[ax] = indices.len();
         let y = Tensor::from_parts(data, shape);
         let idx: Arc<Vec<usize>> = Arc::new(indices.to_vec());
-        Ok(Tensor::record("index_select", &[self], y, move |dy, _, _| {
+        Ok(Tensor::record_saving("index_select", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.index_add(ax as isize, &idx, dim)?))
         }))
     }
@@ -111,7 +113,7 @@ impl<T: Element> Tensor<T> {
         }
         let inner: usize = self.shape[ax + 1..].iter().product();
         let outer: usize = self.shape[..ax].iter().product();
-        let mut data = vec![T::zero(); outer * size * inner];
+        let mut data = filled("index_add", &shape, T::zero())?;
         for o in 0..outer {
             for (k, &i) in indices.iter().enumerate() {
                 let src = (o * indices.len() + k) * inner;
@@ -123,7 +125,7 @@ impl<T: Element> Tensor<T> {
         }
         let y = Tensor::from_parts(data, shape);
         let idx: Arc<Vec<usize>> = Arc::new(indices.to_vec());
-        Ok(Tensor::record("index_add", &[self], y, move |dy, _, _| {
+        Ok(Tensor::record_saving("index_add", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.index_select(ax as isize, &idx)?))
         }))
     }
@@ -152,7 +154,7 @@ impl<T: Element> Tensor<T> {
         }
         let y = Tensor::from_parts(data, index.shape.clone());
         let index = index.clone();
-        Ok(Tensor::record("gather", &[self], y, move |dy, _, _| {
+        Ok(Tensor::record_saving("gather", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.scatter_add(ax as isize, &index, dim)?))
         }))
     }
@@ -192,7 +194,7 @@ impl<T: Element> Tensor<T> {
         let k = self.shape[ax];
         let inner: usize = self.shape[ax + 1..].iter().product();
         let outer: usize = self.shape[..ax].iter().product();
-        let mut data = vec![T::zero(); outer * size * inner];
+        let mut data = filled("scatter_add", &shape, T::zero())?;
         for o in 0..outer {
             for j in 0..k {
                 for i in 0..inner {
@@ -203,7 +205,7 @@ impl<T: Element> Tensor<T> {
         }
         let y = Tensor::from_parts(data, shape);
         let index = index.clone();
-        Ok(Tensor::record("scatter_add", &[self], y, move |dy, _, _| {
+        Ok(Tensor::record_saving("scatter_add", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.gather(ax as isize, &index)?))
         }))
     }
@@ -211,7 +213,7 @@ impl<T: Element> Tensor<T> {
     /// Rows of the identity: `[labels.len(), classes]` with a 1 at each label (a
     /// constant). Errors on a label ≥ `classes`.
     pub fn one_hot(labels: &[usize], classes: usize) -> Result<Tensor<T>> {
-        let mut data = vec![T::zero(); labels.len() * classes];
+        let mut data = filled("one_hot", &[labels.len(), classes], T::zero())?;
         for (row, &label) in labels.iter().enumerate() {
             if label >= classes {
                 return Err(Error::IndexOutOfRange {

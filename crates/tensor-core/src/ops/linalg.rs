@@ -4,6 +4,7 @@
 
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::graph::Save;
 use crate::shape::{Shape, broadcast_shapes, broadcast_strides, numel, walk2};
 use crate::tensor::Tensor;
 use rayon::prelude::*;
@@ -158,7 +159,7 @@ impl<T: Element> Tensor<T> {
     /// ```
     /// use tensor_core::Tensor;
     /// let a = Tensor::<f32>::from_vec(vec![1., 2., 3., 4.], &[2, 2])?;
-    /// let b = Tensor::<f32>::eye(2);
+    /// let b = Tensor::<f32>::eye(2)?;
     /// assert_eq!(a.matmul(&b)?.to_vec(), vec![1., 2., 3., 4.]);
     /// # Ok::<(), tensor_core::Error>(())
     /// ```
@@ -228,17 +229,17 @@ impl<T: Element> Tensor<T> {
             });
         }
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record("matmul", &[self, other], y, move |dy, x, _| {
-            let (a, b) = (&x[0], &x[1]);
+        Ok(Tensor::record_saving("matmul", &[self, other], y, Save::INPUTS, move |dy, s| {
+            let (a, b) = (s.input(0)?, s.input(1)?);
             // Y = op(A)·op(B): d op(A) = dY·op(B)ᵀ and d op(B) = op(A)ᵀ·dY, then undo op.
             // A constant operand (the data batch of a first layer) gets no gradient:
             // the engine would drop it, and it costs as much as the forward product.
-            let da = match a.is_recorded() {
+            let da = match s.needs_grad(0) {
                 false => None,
                 true if ta => Some(b.matmul_t(dy, tb, true)?),
                 true => Some(dy.matmul_t(b, false, !tb)?),
             };
-            let db = match b.is_recorded() {
+            let db = match s.needs_grad(1) {
                 false => None,
                 true if tb => Some(dy.matmul_t(a, true, ta)?),
                 true => Some(a.matmul_t(dy, !ta, false)?),
@@ -289,18 +290,19 @@ impl<T: Element> Tensor<T> {
             gemm_into(&mut data, rows, outputs, inputs, self.as_slice(), lhs, w.as_slice(), rhs, true);
         }
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record("linear", &[self, w, b], y, move |dy, x, _| {
-            let (input, w, b) = (&x[0], &x[1], &x[2]);
+        // The bias's value is not needed for any gradient, so it is not kept.
+        let save = Save::input(0).and_input(1);
+        Ok(Tensor::record_saving("linear", &[self, w, b], y, save, move |dy, s| {
             let dy_rows = dy.reshape(&[rows, outputs])?;
-            let dx = match input.is_recorded() {
-                true => Some(dy_rows.matmul_t(w, false, true)?.reshape(&input.shape)?),
+            let dx = match s.needs_grad(0) {
+                true => Some(dy_rows.matmul_t(s.input(1)?, false, true)?.reshape(s.input_shape(0))?),
                 false => None,
             };
-            let dw = match w.is_recorded() {
-                true => Some(input.reshape(&[rows, inputs])?.matmul_t(&dy_rows, true, false)?),
+            let dw = match s.needs_grad(1) {
+                true => Some(s.input(0)?.reshape(&[rows, inputs])?.matmul_t(&dy_rows, true, false)?),
                 false => None,
             };
-            let db = match b.is_recorded() {
+            let db = match s.needs_grad(2) {
                 true => Some(dy_rows.sum(0, false)?),
                 false => None,
             };

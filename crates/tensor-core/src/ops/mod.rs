@@ -25,7 +25,7 @@ pub use index::Indices;
 pub use norm::RunningStats;
 
 use crate::element::Element;
-use crate::tape::GradVec;
+use crate::graph::GradVec;
 use crate::tensor::Tensor;
 
 /// The rule's return value for a one-input op.

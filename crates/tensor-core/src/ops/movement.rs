@@ -4,16 +4,16 @@
 use super::one;
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::graph::{GradVec, Save};
 use crate::kernels;
-use crate::shape::{Shape, broadcast_shapes, normalize_axis, numel, shape_of};
-use crate::tape::GradVec;
+use crate::shape::{Shape, broadcast_shapes, checked_numel, normalize_axis, numel, shape_of};
 use crate::tensor::Tensor;
 
 impl<T: Element> Tensor<T> {
     /// The same elements with a new shape of the same size (no copy).
     /// Gradient: `dy` reshaped back.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor<T>> {
-        if numel(shape) != self.numel() {
+        if checked_numel("reshape", shape)? != self.numel() {
             return Err(Error::ElementCount {
                 op: "reshape",
                 shape: shape_of(shape),
@@ -29,7 +29,10 @@ impl<T: Element> Tensor<T> {
             shape: shape_of(shape),
             origin: crate::tensor::Origin::Constant,
         };
-        Ok(Tensor::record("reshape", &[self], y, |dy, x, _| Ok(one(dy.reshape(&x[0].shape)?))))
+        let back = self.shape.clone();
+        Ok(Tensor::record_saving("reshape", &[self], y, Save::NOTHING, move |dy, _| {
+            Ok(one(dy.reshape(&back)?))
+        }))
     }
 
     /// All elements as a 1-D tensor.
@@ -82,7 +85,9 @@ impl<T: Element> Tensor<T> {
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
         }
-        Ok(Tensor::record("permute", &[self], y, move |dy, _, _| Ok(one(dy.permute(&inverse)?))))
+        Ok(Tensor::record_saving("permute", &[self], y, Save::NOTHING, move |dy, _| {
+            Ok(one(dy.permute(&inverse)?))
+        }))
     }
 
     /// Swaps two axes.
@@ -114,7 +119,7 @@ impl<T: Element> Tensor<T> {
             return Ok(self.clone());
         }
         let y = Tensor::from_parts(kernels::broadcast_copy(&self.data, &self.shape, shape), target);
-        Ok(Tensor::record("broadcast_to", &[self], y, |dy, _, _| Ok(one(dy.clone()))))
+        Ok(Tensor::record_saving("broadcast_to", &[self], y, Save::NOTHING, |dy, _| Ok(one(dy.clone()))))
     }
 
     /// Sums over the axes along which `shape` was broadcast to this tensor's shape: the
@@ -133,7 +138,10 @@ impl<T: Element> Tensor<T> {
             (0..self.ndim()).map(|d| d < lead || shape[d - lead] == 1 && self.shape[d] != 1).collect();
         let data = kernels::reduce(&self.data, &self.shape, &mask, T::zero(), |a, b| a + b);
         let y = Tensor::from_parts(data, shape_of(shape));
-        Ok(Tensor::record("sum_to", &[self], y, |dy, x, _| Ok(one(dy.broadcast_to(&x[0].shape)?))))
+        let back = self.shape.clone();
+        Ok(Tensor::record_saving("sum_to", &[self], y, Save::NOTHING, move |dy, _| {
+            Ok(one(dy.broadcast_to(&back)?))
+        }))
     }
 
     /// Elements `start..start + len` along `axis` (copies). Gradient: `dy` padded with
@@ -160,7 +168,7 @@ impl<T: Element> Tensor<T> {
         let mut shape = self.shape.clone();
         shape[ax] = len;
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record("narrow", &[self], y, move |dy, _, _| {
+        Ok(Tensor::record_saving("narrow", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.pad_axis(ax as isize, start, dim - start - len)?))
         }))
     }
@@ -172,17 +180,21 @@ impl<T: Element> Tensor<T> {
         let dim = self.shape[ax];
         let inner: usize = self.shape[ax + 1..].iter().product();
         let outer: usize = self.shape[..ax].iter().product();
-        let new_dim = before + dim + after;
-        let mut data = vec![T::zero(); outer * new_dim * inner];
+        let new_dim =
+            before.checked_add(dim).and_then(|d| d.checked_add(after)).ok_or_else(|| Error::TooLarge {
+                op: "pad_axis",
+                reason: format!("padding {before} + {dim} + {after} overflows"),
+            })?;
+        let mut shape = self.shape.clone();
+        shape[ax] = new_dim;
+        let mut data = crate::tensor::filled("pad_axis", &shape, T::zero())?;
         for o in 0..outer {
             let src = &self.data[o * dim * inner..(o + 1) * dim * inner];
             let at = (o * new_dim + before) * inner;
             data[at..at + dim * inner].copy_from_slice(src);
         }
-        let mut shape = self.shape.clone();
-        shape[ax] = new_dim;
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record("pad_axis", &[self], y, move |dy, _, _| {
+        Ok(Tensor::record_saving("pad_axis", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.narrow(ax as isize, before, dim)?))
         }))
     }
@@ -220,7 +232,7 @@ impl<T: Element> Tensor<T> {
         let mut shape = first.shape.clone();
         shape[ax] = total;
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record("concat", tensors, y, move |dy, _, _| {
+        Ok(Tensor::record_saving("concat", tensors, y, Save::NOTHING, move |dy, _| {
             let mut grads = GradVec::new();
             let mut offset = 0;
             for &n in &sizes {

@@ -3,8 +3,9 @@
 
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::graph::Save;
 use crate::kernels;
-use crate::ops::{Indices, one};
+use crate::ops::{Indices, one, zero_safe_mul};
 use crate::shape::{Axes, Shape, normalize_axis, numel};
 use crate::tensor::Tensor;
 
@@ -36,8 +37,9 @@ impl<T: Element> Tensor<T> {
         let (kept, out) = reduced_shapes(&self.shape, &mask, keepdim);
         let data = kernels::reduce(&self.data, &self.shape, &mask, T::zero(), |a, b| a + b);
         let y = Tensor::from_parts(data, out);
-        Ok(Tensor::record("sum", &[self], y, move |dy, x, _| {
-            Ok(one(dy.reshape(&kept)?.broadcast_to(&x[0].shape)?))
+        let full = self.shape.clone();
+        Ok(Tensor::record_saving("sum", &[self], y, Save::NOTHING, move |dy, _| {
+            Ok(one(dy.reshape(&kept)?.broadcast_to(&full)?))
         }))
     }
 
@@ -81,11 +83,12 @@ impl<T: Element> Tensor<T> {
         let (kept, out) = reduced_shapes(&self.shape, &mask, keepdim);
         let data = kernels::reduce(&self.data, &self.shape, &mask, init, pick);
         let y = Tensor::from_parts(data, out);
-        Ok(Tensor::record(op, &[self], y, move |dy, x, y| {
+        Ok(Tensor::record_saving(op, &[self], y, Save::ALL, move |dy, s| {
             // Ties share the gradient evenly (as torch.amax/amin).
-            let y_kept = y.detach().reshape(&kept)?;
-            let hits = x[0].eq_elem(&y_kept)?;
-            let count = hits.sum(Axes::All.restrict(&kept, &x[0].shape), true)?;
+            let x = s.input(0)?;
+            let y_kept = s.output()?.detach().reshape(&kept)?;
+            let hits = x.eq_elem(&y_kept)?;
+            let count = hits.sum(Axes::reduced_between(&kept, &x.shape), true)?;
             let share = hits.div(&count)?;
             Ok(one(dy.reshape(&kept)?.mul(&share)?))
         }))
@@ -152,9 +155,11 @@ impl<T: Element> Tensor<T> {
         let data: Vec<T> = s.iter().zip(m.as_slice()).map(|(&s, &m)| s.ln() + m).collect();
         debug_assert_eq!(data.len(), numel(&out));
         let y = Tensor::from_parts(data, out);
-        Ok(Tensor::record("logsumexp", &[self], y, move |dy, x, y| {
-            let y_kept = y.reshape(&kept)?;
-            Ok(one(dy.reshape(&kept)?.mul(&x[0].sub(&y_kept)?.exp())?))
+        Ok(Tensor::record_saving("logsumexp", &[self], y, Save::ALL, move |dy, s| {
+            let y_kept = s.output()?.reshape(&kept)?;
+            // Zero-safe, so a masked-out logsumexp that overflowed (x − y = ∞ − ∞)
+            // gives 0, not NaN.
+            Ok(one(zero_safe_mul(&dy.reshape(&kept)?, &s.input(0)?.sub(&y_kept)?.exp())?))
         }))
     }
 
@@ -181,7 +186,7 @@ impl<T: Element> Tensor<T> {
 impl Axes {
     /// The axes where `kept` (a keep-dims reduced shape) differs from `full`: the
     /// axes that were reduced. Used to re-reduce masks in gradient rules.
-    pub(crate) fn restrict(&self, kept: &[usize], full: &[usize]) -> Axes {
+    pub(crate) fn reduced_between(kept: &[usize], full: &[usize]) -> Axes {
         Axes::These(
             kept.iter().zip(full).enumerate().filter(|(_, (k, f))| k != f).map(|(i, _)| i as isize).collect(),
         )

@@ -4,8 +4,8 @@
 use super::one;
 use crate::element::Element;
 use crate::error::Result;
+use crate::graph::{Save, no_grad};
 use crate::shape::normalize_axis;
-use crate::tape::no_grad;
 use crate::tensor::Tensor;
 
 impl<T: Element> Tensor<T> {
@@ -17,7 +17,8 @@ impl<T: Element> Tensor<T> {
             let shifted = self.detach().sub(&self.detach().logsumexp(ax, true)?)?;
             Ok(shifted.exp())
         })?;
-        Ok(Tensor::record("softmax", &[self], y, move |dy, _, y| {
+        Ok(Tensor::record_saving("softmax", &[self], y, Save::OUTPUT, move |dy, s| {
+            let y = s.output()?;
             let dot = dy.mul(y)?.sum(ax, true)?;
             Ok(one(y.mul(&dy.sub(&dot)?)?))
         }))
@@ -28,8 +29,8 @@ impl<T: Element> Tensor<T> {
     pub fn log_softmax(&self, axis: isize) -> Result<Tensor<T>> {
         let ax = normalize_axis("log_softmax", axis, &self.shape)? as isize;
         let y = no_grad(|| self.detach().sub(&self.detach().logsumexp(ax, true)?))?;
-        Ok(Tensor::record("log_softmax", &[self], y, move |dy, _, y| {
-            Ok(one(dy.sub(&y.exp().mul(&dy.sum(ax, true)?)?)?))
+        Ok(Tensor::record_saving("log_softmax", &[self], y, Save::OUTPUT, move |dy, s| {
+            Ok(one(dy.sub(&s.output()?.exp().mul(&dy.sum(ax, true)?)?)?))
         }))
     }
 }

@@ -1,0 +1,1100 @@
+//! The recorded graph, owned by the tensors that need it.
+//!
+//! **The idea** is a Wengert list: every op appends "this output came from these
+//! inputs, and here is how to pull a gradient back through me" — its
+//! vector-Jacobian product (VJP) rule. Reverse order of that list is a topological
+//! order, and walking it backwards is reverse-mode differentiation.
+//!
+//! **How the engine keeps it** (as PyTorch's engine does): there is no list. A
+//! recorded tensor holds an `Arc` of its [`Node`]; a node holds its inputs' origins
+//! (the graph's edges) and what its rule saved, never its own output, so there is no
+//! cycle. A graph therefore lives exactly as long as some tensor (or a gradient
+//! recorded with `create_graph`) still refers to it: drop the loss and its graph is
+//! freed; two losses on one thread are two graphs that never touch each other; a
+//! graph built on one thread can be walked on another.
+//!
+//! **Backward** ([`Tensor::backward_with`]) never sorts and never recurses. An
+//! explicit stack finds every node reachable from the output and counts, for each,
+//! how many consumers inside this graph will deliver a gradient to it. A ready stack
+//! starts at the output; a node's rule runs once all of its consumers have delivered
+//! (Kahn's algorithm), then each gradient the rule returns is summed back to its
+//! input's shape (the one place broadcasting is undone) and added into that input's
+//! slot. Leaves ([`Tensor::requires_grad`], [`Parameter`]) collect their gradients
+//! in the returned [`Gradients`], keyed by their stable id — no leaf carries
+//! per-graph state, so two threads using one parameter each get exactly their own
+//! gradient.
+//!
+//! Without `keep_graph`, each node releases what its rule saved as soon as the rule
+//! has run; walking that part of the graph again is [`Error::GraphFreed`], which
+//! names the op. Dropping a graph of any depth is iterative ([`Node`]'s `Drop`).
+
+use crate::element::Element;
+use crate::error::{Error, Phase, Result};
+use crate::shape::{Shape, broadcast_shapes};
+use crate::tensor::{Origin, Tensor};
+use smallvec::SmallVec;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Gradients a rule returns: one per input, `None` where the input gets none.
+pub type GradVec<T> = SmallVec<[Option<Tensor<T>>; 2]>;
+
+/// A gradient rule in the original form: given the output's gradient `dy`, the op's
+/// inputs and its output, return the gradient of each input. Ops recorded with
+/// [`Tensor::record`] use this form and save their inputs and output.
+///
+/// Rules are written with tensor ops, so with `create_graph` they are recorded and
+/// can be differentiated again. A rule returns, per input, any gradient the engine
+/// can sum back to that input's shape (it undoes broadcasting; rules never do).
+pub trait GradRule<T: Element>:
+    Fn(&Tensor<T>, &[Tensor<T>], &Tensor<T>) -> Result<GradVec<T>> + Send + Sync
+{
+}
+impl<T: Element, F> GradRule<T> for F where
+    F: Fn(&Tensor<T>, &[Tensor<T>], &Tensor<T>) -> Result<GradVec<T>> + Send + Sync
+{
+}
+
+/// A VJP rule that reads what its op saved ([`Saved`]): given `dy`, return the
+/// gradient of each input. The form of [`Tensor::record_saving`].
+pub trait VjpRule<T: Element>: Fn(&Tensor<T>, &Saved<'_, T>) -> Result<GradVec<T>> + Send + Sync {}
+impl<T: Element, F> VjpRule<T> for F where F: Fn(&Tensor<T>, &Saved<'_, T>) -> Result<GradVec<T>> + Send + Sync
+{}
+
+type DynRule<T> = dyn Fn(&Tensor<T>, &Saved<'_, T>) -> Result<GradVec<T>> + Send + Sync;
+
+/// Which of an op's values its node keeps for the rule: inputs by position, and the
+/// output. Everything else is gone once the forward returns, so a graph holds no
+/// more memory than its rules need (`add` keeps nothing; `exp` keeps its output).
+///
+/// ```
+/// use tensor_core::Save;
+/// let mul = Save::input(0).and_input(1); // d(a·b) needs both factors
+/// let exp = Save::OUTPUT; // d eˣ = dy·y
+/// assert_ne!(mul, exp);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Save {
+    /// Bit `i` saves input `i`; all bits set saves every input (any count).
+    inputs: u32,
+    output: bool,
+}
+
+impl Save {
+    /// Keeps nothing: the rule needs only `dy` (and what its closure captured).
+    pub const NOTHING: Save = Save { inputs: 0, output: false };
+    /// Keeps the output only.
+    pub const OUTPUT: Save = Save { inputs: 0, output: true };
+    /// Keeps every input.
+    pub const INPUTS: Save = Save { inputs: u32::MAX, output: false };
+    /// Keeps every input and the output (what [`Tensor::record`] does).
+    pub const ALL: Save = Save { inputs: u32::MAX, output: true };
+
+    /// Keeps input `i` (positions 0–30; use [`Save::INPUTS`] for more).
+    pub const fn input(i: usize) -> Save {
+        Save::NOTHING.and_input(i)
+    }
+
+    /// Also keeps input `i` (positions 0–30).
+    pub const fn and_input(self, i: usize) -> Save {
+        let bit = if i < 31 { 1u32 << i } else { 0 };
+        Save { inputs: self.inputs | bit, output: self.output }
+    }
+
+    /// Also keeps the output.
+    pub const fn and_output(self) -> Save {
+        Save { inputs: self.inputs, output: true }
+    }
+
+    fn keeps_input(self, i: usize) -> bool {
+        self.inputs == u32::MAX || i < 31 && (self.inputs >> i) & 1 == 1
+    }
+}
+
+/// What a rule sees during backward: the values its op saved (as tensors that are
+/// part of the graph again, so `create_graph` can differentiate through them), the
+/// inputs' shapes, and which inputs need a gradient at all.
+pub struct Saved<'a, T: Element> {
+    op: &'static str,
+    edges: &'a [Edge<T>],
+    inputs: SmallVec<[Option<Tensor<T>>; 2]>,
+    output: Option<Tensor<T>>,
+    needs: SmallVec<[bool; 4]>,
+}
+
+impl<T: Element> Saved<'_, T> {
+    /// Input `i` as it was in the forward. An error if the op did not save it (a bug
+    /// in the op's [`Save`] declaration, named in the message).
+    pub fn input(&self, i: usize) -> Result<&Tensor<T>> {
+        self.inputs.get(i).and_then(Option::as_ref).ok_or_else(|| Error::NotSaved {
+            op: self.op,
+            what: format!("input {i} (of {})", self.edges.len()),
+        })
+    }
+
+    /// The op's output. An error if the op did not save it.
+    pub fn output(&self) -> Result<&Tensor<T>> {
+        self.output.as_ref().ok_or_else(|| Error::NotSaved { op: self.op, what: "its output".into() })
+    }
+
+    /// The shape of input `i` (always known, saved or not).
+    ///
+    /// # Panics
+    /// If `i` is not an input position of this op (a bug in the rule itself).
+    pub fn input_shape(&self, i: usize) -> &[usize] {
+        &self.edges[i].shape
+    }
+
+    /// Number of inputs.
+    pub fn len(&self) -> usize {
+        self.edges.len()
+    }
+
+    /// Whether the op has no inputs.
+    pub fn is_empty(&self) -> bool {
+        self.edges.is_empty()
+    }
+
+    /// Whether input `i` needs a gradient in this backward (PyTorch's
+    /// `needs_input_grad`): false for constants and for inputs that lead to none of
+    /// the tensors asked about. A rule may skip computing those (return `None`).
+    pub fn needs_grad(&self, i: usize) -> bool {
+        self.needs.get(i).copied().unwrap_or(false)
+    }
+}
+
+/// One input of a node: where it came from (the graph's edge) and its shape.
+pub(crate) struct Edge<T: Element> {
+    pub(crate) origin: Origin<T>,
+    pub(crate) shape: Shape,
+}
+
+/// What a node keeps for its rule until the graph is released.
+struct NodeState<T: Element> {
+    rule: Arc<DynRule<T>>,
+    inputs: SmallVec<[Option<Arc<Vec<T>>>; 2]>,
+    output: Option<Arc<Vec<T>>>,
+}
+
+impl<T: Element> NodeState<T> {
+    fn share(&self) -> NodeState<T> {
+        NodeState { rule: self.rule.clone(), inputs: self.inputs.clone(), output: self.output.clone() }
+    }
+}
+
+/// A recorded op: its name, a creation number, its inputs' edges, its output's
+/// shape, and (until released) its rule with what the rule saved.
+pub(crate) struct Node<T: Element> {
+    pub(crate) op: &'static str,
+    pub(crate) id: u64,
+    pub(crate) edges: SmallVec<[Edge<T>; 2]>,
+    pub(crate) shape: Shape,
+    state: Mutex<Option<NodeState<T>>>,
+    released: AtomicBool,
+    anomaly: Option<Box<Error>>,
+}
+
+impl<T: Element> Node<T> {
+    pub(crate) fn is_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+
+    /// The rule and saved values: shared when the graph is kept, taken otherwise.
+    fn take_state(&self, keep: bool) -> Option<NodeState<T>> {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if keep {
+            guard.as_ref().map(NodeState::share)
+        } else {
+            self.released.store(true, Ordering::Release);
+            guard.take()
+        }
+    }
+}
+
+impl<T: Element> Drop for Node<T> {
+    /// Frees a chain of any depth without recursion: each node whose last handle is
+    /// ours hands its edges to a local stack instead of dropping them in place.
+    fn drop(&mut self) {
+        LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
+        let mut stack: Vec<Arc<Node<T>>> = Vec::new();
+        let push_edges = |edges: SmallVec<[Edge<T>; 2]>, stack: &mut Vec<Arc<Node<T>>>| {
+            for edge in edges {
+                if let Origin::Node(n) = edge.origin {
+                    stack.push(n);
+                }
+            }
+        };
+        push_edges(std::mem::take(&mut self.edges), &mut stack);
+        while let Some(node) = stack.pop() {
+            if let Some(mut node) = Arc::into_inner(node) {
+                push_edges(std::mem::take(&mut node.edges), &mut stack);
+            }
+        }
+    }
+}
+
+impl<T: Element> std::fmt::Debug for Node<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node(#{} {} {:?})", self.id, self.op, self.shape.as_slice())
+    }
+}
+
+/// Ids of nodes and leaves, from one counter, so they also give creation order.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Number of recorded nodes alive in this process, across threads and element types.
+/// A cheap counter for tests and inspection: after every tensor of a graph is dropped,
+/// its nodes are gone.
+///
+/// ```
+/// use tensor_core::{live_nodes, Tensor};
+/// let before = live_nodes();
+/// let x = Tensor::<f64>::scalar(2.0).requires_grad();
+/// let y = x.exp().ln();
+/// assert_eq!(live_nodes(), before + 2);
+/// drop(y);
+/// assert_eq!(live_nodes(), before);
+/// ```
+pub fn live_nodes() -> usize {
+    LIVE_NODES.load(Ordering::Relaxed)
+}
+
+/// A leaf of the graph: a variable or a parameter, with a stable id and a name.
+#[derive(Debug)]
+pub(crate) struct Leaf {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+}
+
+impl Leaf {
+    pub(crate) fn new(name: String) -> Arc<Leaf> {
+        Arc::new(Leaf { id: next_id(), name })
+    }
+}
+
+thread_local! {
+    static GRAD_DISABLED: Cell<u32> = const { Cell::new(0) };
+    static ANOMALY: Cell<bool> = const { Cell::new(false) };
+    /// Ids of the nodes whose rules are running on this thread (innermost last): a
+    /// backward started inside a rule must not walk back into them.
+    static RUNNING_RULES: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks a node's rule as running on this thread until dropped (also on error).
+struct RunningRule;
+
+impl RunningRule {
+    fn enter(id: u64) -> RunningRule {
+        RUNNING_RULES.with(|r| r.borrow_mut().push(id));
+        RunningRule
+    }
+}
+
+impl Drop for RunningRule {
+    fn drop(&mut self) {
+        RUNNING_RULES.with(|r| {
+            r.borrow_mut().pop();
+        });
+    }
+}
+
+/// The op of the first of `nodes` whose rule is running on this thread, if any.
+fn reentered<'a, T: Element>(mut nodes: impl Iterator<Item = &'a Arc<Node<T>>>) -> Option<&'static str> {
+    RUNNING_RULES.with(|r| {
+        let running = r.borrow();
+        if running.is_empty() {
+            return None;
+        }
+        nodes.find(|n| running.contains(&n.id)).map(|n| n.op)
+    })
+}
+
+/// Whether ops on this thread record themselves (false inside [`no_grad`]).
+pub fn is_grad_enabled() -> bool {
+    GRAD_DISABLED.with(|d| d.get() == 0)
+}
+
+/// While alive, nothing is recorded on this thread. Prefer [`no_grad`].
+#[must_use = "recording resumes when the guard is dropped"]
+pub struct NoGradGuard {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl NoGradGuard {
+    /// Stops recording until the guard is dropped (guards nest).
+    pub fn new() -> Self {
+        GRAD_DISABLED.with(|d| d.set(d.get() + 1));
+        NoGradGuard { _not_send: std::marker::PhantomData }
+    }
+}
+
+impl Default for NoGradGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NoGradGuard {
+    fn drop(&mut self) {
+        GRAD_DISABLED.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Runs `f` with recording on, even inside [`no_grad`] or a gradient rule that runs
+/// without `create_graph` (PyTorch's `torch.enable_grad`): how a rule that
+/// recomputes a forward (checkpointing) records it.
+///
+/// ```
+/// use tensor_core::{enable_grad, no_grad, Tensor};
+/// let w = Tensor::<f64>::scalar(3.0).requires_grad();
+/// let y = no_grad(|| enable_grad(|| w.exp()));
+/// assert!(y.is_recorded());
+/// ```
+pub fn enable_grad<R>(f: impl FnOnce() -> R) -> R {
+    let saved = GRAD_DISABLED.with(|d| d.replace(0));
+    // Restored on unwind too, so a panicking `f` cannot leave recording on.
+    struct Restore(u32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GRAD_DISABLED.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(saved);
+    f()
+}
+
+/// Runs `f` without recording anything (inference, optimizer updates, metrics).
+/// Outside it, a forward pass whose outputs are dropped frees its graph anyway; this
+/// saves the cost of recording it.
+///
+/// ```
+/// use tensor_core::{no_grad, Tensor};
+/// let w = Tensor::<f64>::scalar(3.0).requires_grad();
+/// let y = no_grad(|| w.exp());
+/// assert!(!y.is_recorded());
+/// ```
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = NoGradGuard::new();
+    f()
+}
+
+/// Turns anomaly detection on or off for this thread. When on, every op checks its
+/// output for NaN/inf and every rule its results; the first bad one is reported as
+/// [`Error::Anomaly`] naming the op (a forward anomaly surfaces when backward walks a
+/// graph that contains it). Costs a scan per op.
+pub fn set_detect_anomaly(on: bool) {
+    ANOMALY.with(|a| a.set(on));
+}
+
+/// Whether anomaly detection is on for this thread.
+pub fn is_anomaly_enabled() -> bool {
+    ANOMALY.with(|a| a.get())
+}
+
+fn first_non_finite<T: Element>(data: &[T]) -> Option<(usize, f64)> {
+    data.iter().position(|x| !x.is_finite()).map(|i| (i, data[i].as_f64()))
+}
+
+/// A multiplicative hasher for keys that are already unique integers (node
+/// addresses, leaf ids): one multiply per lookup instead of SipHash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_right(29);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+impl<T: Element> Tensor<T> {
+    /// Records an op: `output` was computed from `inputs`; `rule` maps the output's
+    /// gradient to the inputs' gradients. This is how users add their own op: compute
+    /// the value with any code, then state its gradient with tensor ops. The node
+    /// keeps the inputs and the output for the rule; use
+    /// [`record_saving`](Self::record_saving) to keep less.
+    ///
+    /// Nothing is recorded under [`no_grad`] or when no input is recorded (constants
+    /// cost nothing). The returned tensor is `output`, recorded.
+    ///
+    /// ```
+    /// use tensor_core::{GradVec, Tensor, Result};
+    /// // A custom op: cube(x) = x³, gradient 3x²·dy.
+    /// fn cube(x: &Tensor<f64>) -> Tensor<f64> {
+    ///     let y = x.map(|v| v * v * v);
+    ///     Tensor::record("cube", &[x], y, |dy, inputs, _y| {
+    ///         let x = &inputs[0];
+    ///         Ok(GradVec::from_iter([Some(dy.mul(&x.mul(x)?.mul_scalar(3.0))?)]))
+    ///     })
+    /// }
+    /// let x = Tensor::scalar(2.0).requires_grad();
+    /// let g = cube(&x).backward()?;
+    /// assert_eq!(g.wrt(&x)?.item()?, 12.0); // d/dx x³ = 3x² = 12 at x = 2
+    /// # Ok::<(), tensor_core::Error>(())
+    /// ```
+    pub fn record(
+        op: &'static str,
+        inputs: &[&Tensor<T>],
+        output: Tensor<T>,
+        rule: impl GradRule<T> + 'static,
+    ) -> Tensor<T> {
+        Tensor::record_saving(op, inputs, output, Save::ALL, move |dy, saved| {
+            let inputs: SmallVec<[Tensor<T>; 4]> =
+                (0..saved.len()).map(|i| saved.input(i).cloned()).collect::<Result<_>>()?;
+            rule(dy, &inputs, saved.output()?)
+        })
+    }
+
+    /// Records an op whose node keeps only what `save` names; the rule reads it from
+    /// [`Saved`]. Every built-in op is written this way.
+    ///
+    /// ```
+    /// use tensor_core::{GradVec, Save, Tensor};
+    /// // e^x keeps its output only: d eˣ = dy·y.
+    /// fn my_exp(x: &Tensor<f64>) -> Tensor<f64> {
+    ///     let y = x.map(f64::exp);
+    ///     Tensor::record_saving("my_exp", &[x], y, Save::OUTPUT, |dy, saved| {
+    ///         Ok(GradVec::from_iter([Some(dy.mul(saved.output()?)?)]))
+    ///     })
+    /// }
+    /// let x = Tensor::scalar(0.0).requires_grad();
+    /// assert_eq!(my_exp(&x).backward()?.wrt(&x)?.item()?, 1.0);
+    /// # Ok::<(), tensor_core::Error>(())
+    /// ```
+    pub fn record_saving(
+        op: &'static str,
+        inputs: &[&Tensor<T>],
+        output: Tensor<T>,
+        save: Save,
+        rule: impl VjpRule<T> + 'static,
+    ) -> Tensor<T> {
+        // The output is ours: drop any graph identity it had without cloning it.
+        let mut output = output;
+        output.origin = Origin::Constant;
+        if !is_grad_enabled() || inputs.iter().all(|t| matches!(t.origin, Origin::Constant)) {
+            return output;
+        }
+        let anomaly = if is_anomaly_enabled() {
+            first_non_finite(output.as_slice()).map(|(index, value)| {
+                Box::new(Error::Anomaly {
+                    op,
+                    phase: Phase::Forward,
+                    index,
+                    value,
+                    shape: output.shape.clone(),
+                })
+            })
+        } else {
+            None
+        };
+        let edges =
+            inputs.iter().map(|t| Edge { origin: t.origin.clone(), shape: t.shape.clone() }).collect();
+        let saved_inputs =
+            inputs.iter().enumerate().map(|(i, t)| save.keeps_input(i).then(|| t.data.clone())).collect();
+        let state = NodeState {
+            rule: Arc::new(rule),
+            inputs: saved_inputs,
+            output: save.output.then(|| output.data.clone()),
+        };
+        LIVE_NODES.fetch_add(1, Ordering::Relaxed);
+        output.origin = Origin::Node(Arc::new(Node {
+            op,
+            id: next_id(),
+            edges,
+            shape: output.shape.clone(),
+            state: Mutex::new(Some(state)),
+            released: AtomicBool::new(false),
+            anomaly,
+        }));
+        output
+    }
+
+    /// Records a one-input op whose rule returns one gradient.
+    pub(crate) fn record_unary(
+        &self,
+        op: &'static str,
+        output: Tensor<T>,
+        save: Save,
+        rule: impl Fn(&Tensor<T>, &Saved<'_, T>) -> Result<Tensor<T>> + Send + Sync + 'static,
+    ) -> Tensor<T> {
+        Tensor::record_saving(op, &[self], output, save, move |dy, saved| {
+            Ok(smallvec::smallvec![Some(rule(dy, saved)?)])
+        })
+    }
+
+    /// Backward from a scalar output with default options: gradients of every leaf
+    /// (variable or parameter) this output depends on. Releases what this graph saved.
+    pub fn backward(&self) -> Result<Gradients<T>> {
+        self.backward_with(BackwardOptions::default())
+    }
+
+    /// Backward with options: a seed gradient for non-scalar outputs, only some
+    /// inputs' gradients (`inputs`, as `torch.autograd.grad`), keeping the graph,
+    /// recording the gradients themselves (`create_graph`) for higher-order
+    /// derivatives, keeping intermediate gradients.
+    pub fn backward_with(&self, opts: BackwardOptions<T>) -> Result<Gradients<T>> {
+        let seed = match opts.seed {
+            Some(s) if s.shape != self.shape => {
+                return Err(Error::SeedShape { seed: s.shape.clone(), output: self.shape.clone() });
+            }
+            Some(s) => s.detach(),
+            None if self.numel() != 1 => return Err(Error::NonScalarBackward { shape: self.shape.clone() }),
+            None => Tensor::ones(&self.shape)?,
+        };
+        let targets = Targets::new(&opts.inputs);
+        let mut store = Gradients { leaves: IdMap::default(), intermediate: IdMap::default() };
+        let root = match &self.origin {
+            Origin::Constant => return Err(Error::NotRecorded),
+            Origin::Leaf(leaf) => {
+                if targets.wants_leaf(leaf.id) {
+                    store.leaves.insert(leaf.id, seed);
+                }
+                return Ok(store);
+            }
+            Origin::Node(node) => node,
+        };
+        let walk = Walk {
+            keep_graph: opts.keep_graph || opts.create_graph,
+            create_graph: opts.create_graph,
+            retain_intermediate: opts.retain_intermediate,
+            targets,
+        };
+        walk.run(root, seed, &mut store)?;
+        Ok(store)
+    }
+}
+
+/// The tensors a backward was asked about (empty: every leaf).
+struct Targets {
+    all: bool,
+    leaves: IdMap<()>,
+    nodes: IdMap<()>,
+}
+
+impl Targets {
+    fn new<T: Element>(inputs: &[Tensor<T>]) -> Targets {
+        let mut targets =
+            Targets { all: inputs.is_empty(), leaves: IdMap::default(), nodes: IdMap::default() };
+        for t in inputs {
+            match &t.origin {
+                Origin::Leaf(l) => {
+                    targets.leaves.insert(l.id, ());
+                }
+                Origin::Node(n) => {
+                    targets.nodes.insert(n.id, ());
+                }
+                Origin::Constant => {}
+            }
+        }
+        targets
+    }
+
+    fn wants_leaf(&self, id: u64) -> bool {
+        self.all || self.leaves.contains_key(&id)
+    }
+
+    fn wants_node(&self, id: u64) -> bool {
+        self.nodes.contains_key(&id)
+    }
+}
+
+/// Per node reachable from the root, during one backward.
+struct Slot<T: Element> {
+    node: Arc<Node<T>>,
+    /// Consumers (inside this graph) that have yet to deliver a gradient.
+    pending: usize,
+    grad: Option<Tensor<T>>,
+    /// Whether the node leads to a tensor asked about (always, without `inputs`).
+    needed: bool,
+}
+
+struct Walk {
+    keep_graph: bool,
+    create_graph: bool,
+    retain_intermediate: bool,
+    targets: Targets,
+}
+
+impl Walk {
+    /// Finds the reachable nodes (iterative depth-first), marks those that lead to a
+    /// target, and counts each needed node's consumers among needed nodes.
+    fn discover<T: Element>(&self, root: &Arc<Node<T>>) -> Result<(Vec<Slot<T>>, IdMap<usize>)> {
+        let mut slots: Vec<Slot<T>> = Vec::new();
+        let mut index: IdMap<usize> = IdMap::default();
+        // (slot, next edge to look at): a node is finished once all its edges are.
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        let new_slot = |node: &Arc<Node<T>>, slots: &mut Vec<Slot<T>>| {
+            slots.push(Slot { node: node.clone(), pending: 0, grad: None, needed: self.targets.all });
+            slots.len() - 1
+        };
+        index.insert(root.id, 0);
+        new_slot(root, &mut slots);
+        stack.push((0, 0));
+        while let Some(top) = stack.last_mut() {
+            let (at, edge) = *top;
+            let node = slots[at].node.clone();
+            if let Some(e) = node.edges.get(edge) {
+                top.1 += 1;
+                if let Origin::Node(child) = &e.origin
+                    && !index.contains_key(&child.id)
+                {
+                    let child_slot = new_slot(child, &mut slots);
+                    index.insert(child.id, child_slot);
+                    stack.push((child_slot, 0));
+                }
+                continue;
+            }
+            stack.pop();
+            if !self.targets.all {
+                let leads = self.targets.wants_node(node.id)
+                    || node.edges.iter().any(|e| match &e.origin {
+                        Origin::Leaf(l) => self.targets.wants_leaf(l.id),
+                        Origin::Node(n) => slots[index[&n.id]].needed,
+                        Origin::Constant => false,
+                    });
+                slots[at].needed = leads;
+            }
+        }
+        let mut first_anomaly: Option<(u64, Error)> = None;
+        for s in 0..slots.len() {
+            if !slots[s].needed {
+                continue;
+            }
+            let node = slots[s].node.clone();
+            if node.is_released() {
+                return Err(Error::GraphFreed { op: node.op, carried_over: s != 0 });
+            }
+            if let Some(a) = node.anomaly.as_deref()
+                && first_anomaly.as_ref().is_none_or(|(id, _)| node.id < *id)
+            {
+                first_anomaly = Some((node.id, a.clone()));
+            }
+            for e in &node.edges {
+                if let Origin::Node(child) = &e.origin {
+                    let c = index[&child.id];
+                    if slots[c].needed {
+                        slots[c].pending += 1;
+                    }
+                }
+            }
+        }
+        if let Some((_, e)) = first_anomaly {
+            return Err(e);
+        }
+        if let Some(op) = reentered(slots.iter().filter(|s| s.needed).map(|s| &s.node)) {
+            return Err(Error::ReentrantBackward { op });
+        }
+        Ok((slots, index))
+    }
+
+    fn run<T: Element>(&self, root: &Arc<Node<T>>, seed: Tensor<T>, store: &mut Gradients<T>) -> Result<()> {
+        let (mut slots, index) = self.discover(root)?;
+        if !slots[0].needed {
+            return Ok(());
+        }
+        slots[0].grad = Some(seed);
+        let _no_grad = (!self.create_graph).then(NoGradGuard::new);
+        let anomaly = is_anomaly_enabled();
+        let mut ready: Vec<usize> = vec![0];
+        while let Some(at) = ready.pop() {
+            let node = slots[at].node.clone();
+            let dy = slots[at].grad.take();
+            if self.retain_intermediate || self.targets.wants_node(node.id) {
+                if let Some(g) = &dy {
+                    store.intermediate.insert(node.id, g.clone());
+                }
+            }
+            let state = node.take_state(self.keep_graph);
+            let grads = match (dy, state) {
+                (Some(dy), Some(state)) => Some(self.apply(&node, &dy, state, &slots, &index)?),
+                (Some(_), None) => return Err(Error::GraphFreed { op: node.op, carried_over: at != 0 }),
+                // No gradient reached this node: nothing to run, but its inputs'
+                // consumer counts still drop.
+                (None, _) => None,
+            };
+            for (i, e) in node.edges.iter().enumerate() {
+                let g = grads.as_ref().and_then(|g| g[i].clone());
+                if anomaly
+                    && let Some(g) = &g
+                    && let Some((index, value)) = first_non_finite(g.as_slice())
+                {
+                    return Err(Error::Anomaly {
+                        op: node.op,
+                        phase: Phase::Backward,
+                        index,
+                        value,
+                        shape: g.shape.clone(),
+                    });
+                }
+                match &e.origin {
+                    Origin::Constant => {}
+                    Origin::Leaf(leaf) => {
+                        if let Some(g) = g
+                            && self.targets.wants_leaf(leaf.id)
+                        {
+                            let acc = store.leaves.remove(&leaf.id);
+                            store.leaves.insert(leaf.id, accumulate(acc, g, self.create_graph)?);
+                        }
+                    }
+                    Origin::Node(child) => {
+                        let c = index[&child.id];
+                        if !slots[c].needed {
+                            continue;
+                        }
+                        if let Some(g) = g {
+                            let acc = slots[c].grad.take();
+                            slots[c].grad = Some(accumulate(acc, g, self.create_graph)?);
+                        }
+                        slots[c].pending -= 1;
+                        if slots[c].pending == 0 {
+                            ready.push(c);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one node's rule and checks its result: one entry per input, each
+    /// reducible to its input's shape, then summed back to it.
+    fn apply<T: Element>(
+        &self,
+        node: &Arc<Node<T>>,
+        dy: &Tensor<T>,
+        state: NodeState<T>,
+        slots: &[Slot<T>],
+        index: &IdMap<usize>,
+    ) -> Result<GradVec<T>> {
+        let needs: SmallVec<[bool; 4]> = node
+            .edges
+            .iter()
+            .map(|e| match &e.origin {
+                Origin::Constant => false,
+                Origin::Leaf(l) => self.targets.wants_leaf(l.id),
+                Origin::Node(n) => slots[index[&n.id]].needed,
+            })
+            .collect();
+        let inputs = node
+            .edges
+            .iter()
+            .zip(&state.inputs)
+            .zip(&needs)
+            .map(|((e, data), &needed)| {
+                data.as_ref().map(|data| Tensor {
+                    data: data.clone(),
+                    shape: e.shape.clone(),
+                    // An input that needs no gradient looks constant to the rule,
+                    // so rules that test `is_recorded` skip its product — unless the
+                    // gradient is itself recorded, where its graph must stay whole.
+                    origin: if needed || self.create_graph { e.origin.clone() } else { Origin::Constant },
+                })
+            })
+            .collect();
+        let output = state.output.map(|data| Tensor {
+            data,
+            shape: node.shape.clone(),
+            origin: Origin::Node(node.clone()),
+        });
+        let saved = Saved { op: node.op, edges: &node.edges, inputs, output, needs };
+        let mut grads = {
+            let _running = RunningRule::enter(node.id);
+            (state.rule)(dy, &saved)?
+        };
+        if grads.len() != node.edges.len() {
+            return Err(Error::RuleArity { op: node.op, expected: node.edges.len(), got: grads.len() });
+        }
+        for (i, (slot, e)) in grads.iter_mut().zip(&node.edges).enumerate() {
+            let Some(g) = slot else { continue };
+            if g.shape == e.shape {
+                continue;
+            }
+            let reducible = broadcast_shapes(node.op, &e.shape, &g.shape).is_ok_and(|s| s == g.shape);
+            if !reducible {
+                return Err(Error::RuleGradientShape {
+                    op: node.op,
+                    input: i,
+                    input_shape: e.shape.clone(),
+                    gradient_shape: g.shape.clone(),
+                });
+            }
+            // The one place broadcasting is undone: sum back to the input's shape.
+            *g = g.sum_to(&e.shape)?;
+        }
+        Ok(grads)
+    }
+}
+
+/// `acc + g` for a gradient that arrives more than once. When the backward is not
+/// recorded and no one else holds the accumulator's buffer, the sum is taken in
+/// place (no new buffer); otherwise, and always under `create_graph`, it is `add`.
+fn accumulate<T: Element>(acc: Option<Tensor<T>>, g: Tensor<T>, create_graph: bool) -> Result<Tensor<T>> {
+    let Some(mut acc) = acc else { return Ok(g) };
+    if !create_graph
+        && acc.shape == g.shape
+        && let Some(values) = Arc::get_mut(&mut acc.data)
+    {
+        values.iter_mut().zip(g.as_slice()).for_each(|(a, &b)| *a += b);
+        return Ok(acc);
+    }
+    acc.add(&g)
+}
+
+/// Options for [`Tensor::backward_with`].
+#[derive(Clone)]
+pub struct BackwardOptions<T: Element> {
+    /// Gradient of the output; required when the output is not a scalar.
+    pub seed: Option<Tensor<T>>,
+    /// Only these tensors' gradients (leaves or intermediate tensors), as
+    /// `torch.autograd.grad(y, inputs)`: the parts of the graph that lead to none of
+    /// them are not walked, and products for other inputs are skipped. Empty: every
+    /// leaf the output depends on.
+    pub inputs: Vec<Tensor<T>>,
+    /// Keep what the graph saved, so backward can run through it again (PyTorch's
+    /// `retain_graph`).
+    pub keep_graph: bool,
+    /// Record the gradient computation itself, so gradients can be differentiated
+    /// again (Hessian-vector products, gradient penalties). Implies `keep_graph`.
+    pub create_graph: bool,
+    /// Keep the gradients of intermediate (non-leaf) tensors in the store.
+    pub retain_intermediate: bool,
+}
+
+impl<T: Element> Default for BackwardOptions<T> {
+    fn default() -> Self {
+        BackwardOptions {
+            seed: None,
+            inputs: Vec::new(),
+            keep_graph: false,
+            create_graph: false,
+            retain_intermediate: false,
+        }
+    }
+}
+
+/// The gradients from one backward, keyed by tensor: `grads.get(&w)`. Each backward
+/// returns a fresh store, so running backward twice on a kept graph gives the same
+/// gradients, never a silent sum.
+#[derive(Clone)]
+pub struct Gradients<T: Element> {
+    leaves: IdMap<Tensor<T>>,
+    intermediate: IdMap<Tensor<T>>,
+}
+
+impl<T: Element> std::fmt::Debug for Gradients<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shapes: Vec<(u64, &[usize])> = self.leaves.iter().map(|(id, g)| (*id, g.shape())).collect();
+        shapes.sort_by_key(|(id, _)| *id);
+        write!(
+            f,
+            "Gradients({} leaves {:?}, {} intermediate)",
+            self.leaves.len(),
+            shapes,
+            self.intermediate.len()
+        )
+    }
+}
+
+impl<T: Element> Gradients<T> {
+    /// The gradient with respect to `t` (a variable, a parameter's tensor, or with
+    /// `retain_intermediate` or `inputs` an intermediate), or `None` if there is none.
+    pub fn get(&self, t: &Tensor<T>) -> Option<&Tensor<T>> {
+        match &t.origin {
+            Origin::Leaf(leaf) => self.leaves.get(&leaf.id),
+            Origin::Node(node) => self.intermediate.get(&node.id),
+            Origin::Constant => None,
+        }
+    }
+
+    /// The gradient with respect to a parameter.
+    pub fn get_param(&self, p: &Parameter<T>) -> Option<&Tensor<T>> {
+        self.leaves.get(&p.inner.leaf.id)
+    }
+
+    /// Like [`get`](Self::get), but an error that says why there is no gradient.
+    pub fn wrt(&self, t: &Tensor<T>) -> Result<&Tensor<T>> {
+        self.get(t).ok_or(Error::NoGradient {
+            reason: match &t.origin {
+                Origin::Constant => {
+                    "the tensor is a constant (detached, made under no_grad, or never marked requires_grad)"
+                }
+                Origin::Leaf(_) => "the output does not depend on this variable (or it was not among `inputs`)",
+                Origin::Node(_) => {
+                    "it is an intermediate tensor: pass retain_intermediate or list it in `inputs`, or it is not on the path to the output"
+                }
+            },
+        })
+    }
+
+    /// The gradient with respect to `t`, or zeros of `t`'s shape when the output does
+    /// not depend on it.
+    pub fn get_or_zeros(&self, t: &Tensor<T>) -> Tensor<T> {
+        self.get(t).cloned().unwrap_or_else(|| t.zeros_like())
+    }
+
+    /// Number of leaf gradients held.
+    pub fn len(&self) -> usize {
+        self.leaves.len()
+    }
+
+    /// Whether the store holds no leaf gradient.
+    pub fn is_empty(&self) -> bool {
+        self.leaves.is_empty()
+    }
+}
+
+/// A named, trainable tensor whose value an optimizer replaces between steps.
+///
+/// [`Parameter::tensor`] gives the current value as a leaf of whatever graph it is
+/// used in; after backward, `grads.get_param(&p)` is its gradient. The parameter
+/// holds no per-graph state, so threads may record with it at once and each gets
+/// exactly its own gradient. Clones share the same value (like a reference to a
+/// PyTorch `nn.Parameter`); it is `Send + Sync`.
+#[derive(Clone)]
+pub struct Parameter<T: Element> {
+    inner: Arc<ParamInner<T>>,
+}
+
+struct ParamInner<T: Element> {
+    leaf: Arc<Leaf>,
+    value: RwLock<Arc<Vec<T>>>,
+    shape: Shape,
+}
+
+impl<T: Element> std::fmt::Debug for Parameter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Parameter({:?}, shape {:?})", self.inner.leaf.name, self.inner.shape)
+    }
+}
+
+impl<T: Element> Parameter<T> {
+    /// A parameter named `name` holding `value`'s data (its graph history is dropped).
+    pub fn new(name: impl Into<String>, value: &Tensor<T>) -> Self {
+        Parameter {
+            inner: Arc::new(ParamInner {
+                leaf: Leaf::new(name.into()),
+                value: RwLock::new(value.data.clone()),
+                shape: value.shape.clone(),
+            }),
+        }
+    }
+
+    /// The name given at construction.
+    pub fn name(&self) -> &str {
+        &self.inner.leaf.name
+    }
+
+    /// The parameter's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.inner.shape
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.inner.shape.iter().product()
+    }
+
+    /// The current value as a tensor that records into the graph (a leaf).
+    pub fn tensor(&self) -> Tensor<T> {
+        let data = self.inner.value.read().unwrap_or_else(|e| e.into_inner()).clone();
+        Tensor { data, shape: self.inner.shape.clone(), origin: Origin::Leaf(self.inner.leaf.clone()) }
+    }
+
+    /// The current value as a constant (not recorded).
+    pub fn value(&self) -> Tensor<T> {
+        self.tensor().detach()
+    }
+
+    /// Replaces the value; the shape must stay the same.
+    pub fn set(&self, value: &Tensor<T>) -> Result<()> {
+        if value.shape != self.inner.shape {
+            return Err(Error::ShapeMismatch {
+                op: "Parameter::set",
+                lhs: self.inner.shape.clone(),
+                rhs: value.shape.clone(),
+                reason: "a parameter keeps its shape",
+            });
+        }
+        *self.inner.value.write().unwrap_or_else(|e| e.into_inner()) = value.data.clone();
+        Ok(())
+    }
+
+    /// Updates the value in place (copy-on-write if a tensor still shares the data),
+    /// as optimizers do.
+    pub fn update<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
+        let mut guard = self.inner.value.write().unwrap_or_else(|e| e.into_inner());
+        f(Arc::make_mut(&mut guard).as_mut_slice())
+    }
+
+    /// Gives `f` mutable access to the values of several parameters at once (how
+    /// optimizers update a whole model in one call). Values shared with a live tensor
+    /// are copied first (copy-on-write). Listing one parameter twice is an error.
+    pub fn update_all<R>(params: &[Parameter<T>], f: impl FnOnce(&mut [&mut [T]]) -> R) -> Result<R> {
+        for (i, p) in params.iter().enumerate() {
+            if params[..i].iter().any(|q| q.same(p)) {
+                return Err(Error::InvalidArgument {
+                    op: "Parameter::update_all",
+                    reason: format!("parameter {:?} is listed twice", p.name()),
+                });
+            }
+        }
+        let mut guards: Vec<_> =
+            params.iter().map(|p| p.inner.value.write().unwrap_or_else(|e| e.into_inner())).collect();
+        let mut slices: Vec<&mut [T]> =
+            guards.iter_mut().map(|g| Arc::make_mut(&mut **g).as_mut_slice()).collect();
+        Ok(f(&mut slices))
+    }
+
+    /// Whether two handles are the same parameter.
+    pub fn same(&self, other: &Parameter<T>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// The nodes and leaves reachable from `t`, in creation order: for printing and
+/// exporting a graph ([`crate::inspect`]).
+pub(crate) fn reachable<T: Element>(t: &Tensor<T>) -> (Vec<Arc<Node<T>>>, Vec<Arc<Leaf>>) {
+    let mut nodes: Vec<Arc<Node<T>>> = Vec::new();
+    let mut leaves: Vec<Arc<Leaf>> = Vec::new();
+    let mut seen: IdMap<()> = IdMap::default();
+    let mut stack: Vec<Origin<T>> = vec![t.origin.clone()];
+    while let Some(origin) = stack.pop() {
+        match origin {
+            Origin::Constant => {}
+            Origin::Leaf(l) => {
+                if seen.insert(l.id, ()).is_none() {
+                    leaves.push(l);
+                }
+            }
+            Origin::Node(n) => {
+                if seen.insert(n.id, ()).is_none() {
+                    stack.extend(n.edges.iter().map(|e| e.origin.clone()));
+                    nodes.push(n);
+                }
+            }
+        }
+    }
+    nodes.sort_by_key(|n| n.id);
+    leaves.sort_by_key(|l| l.id);
+    (nodes, leaves)
+}
