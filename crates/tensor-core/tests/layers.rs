@@ -12,6 +12,14 @@ use tensor_core::{AttentionMask, ConvOptions, Error, Indices, RunningStats, Tens
 
 type R = Result<(), Error>;
 
+fn zeros(shape: &[usize]) -> Tensor<f64> {
+    Tensor::zeros(shape).expect("test shape")
+}
+
+fn ones(shape: &[usize]) -> Tensor<f64> {
+    Tensor::ones(shape).expect("test shape")
+}
+
 fn t(data: &[f64], shape: &[usize]) -> Tensor<f64> {
     Tensor::from_vec(data.to_vec(), shape).expect("test tensor")
 }
@@ -174,7 +182,7 @@ fn conv_gradients_are_identical_for_any_thread_count() -> R {
 fn max_pool_ties_go_to_the_first_maximum() -> R {
     // A 2×3 image of equal values, 2×2 windows at stride 1: window 0 covers columns
     // 0–1 and picks (0, 0); window 1 covers columns 1–2 and picks (0, 1).
-    let x = Tensor::<f64>::ones(&[1, 1, 2, 3]).requires_grad();
+    let x = ones(&[1, 1, 2, 3]).requires_grad();
     let y = x.max_pool2d([2, 2], Some([1, 1]), [0, 0])?;
     let g = y.sum_all().backward()?;
     assert_eq!(g.wrt(&x)?.to_vec(), vec![1., 1., 0., 0., 0., 0.]);
@@ -276,68 +284,59 @@ fn invalid<T: std::fmt::Debug>(r: Result<T, Error>, op: &str) {
 
 #[test]
 fn bad_input_is_a_typed_error() {
-    let x = Tensor::<f64>::zeros(&[1, 4, 5, 5]);
-    let w = Tensor::<f64>::zeros(&[6, 2, 3, 3]);
+    let x = zeros(&[1, 4, 5, 5]);
+    let w = zeros(&[6, 2, 3, 3]);
     let d = ConvOptions::<2>::default();
     invalid(x.conv2d(&w, None, &d), "conv2d"); // 4 channels but the weight wants 2 (groups 1)
     invalid(x.conv2d(&w, None, &ConvOptions { groups: 3, ..d }), "conv2d"); // 3 ∤ 4
     invalid(x.conv2d(&w, None, &ConvOptions { groups: 0, ..d }), "conv2d");
     let ok = ConvOptions { groups: 2, ..d };
     assert!(x.conv2d(&w, None, &ok).is_ok());
-    invalid(x.conv2d(&w, Some(&Tensor::zeros(&[5])), &ok), "conv2d");
+    invalid(x.conv2d(&w, Some(&zeros(&[5])), &ok), "conv2d");
     invalid(x.conv2d(&w, None, &ConvOptions { stride: [0, 1], ..ok }), "conv2d");
     invalid(x.conv2d(&w, None, &ConvOptions { dilation: [3, 1], ..ok }), "conv2d"); // empty output
-    invalid(x.conv2d(&Tensor::zeros(&[6, 2, 3]), None, &ok), "conv2d");
+    invalid(x.conv2d(&zeros(&[6, 2, 3]), None, &ok), "conv2d");
     invalid(x.conv1d(&w, None, &ConvOptions::default()), "conv1d");
-    invalid(
-        Tensor::<f64>::zeros(&[1, 2, 3]).conv1d(&Tensor::zeros(&[1, 2, 4]), None, &ConvOptions::default()),
-        "conv1d",
-    );
+    invalid(zeros(&[1, 2, 3]).conv1d(&zeros(&[1, 2, 4]), None, &ConvOptions::default()), "conv1d");
     invalid(x.max_pool2d([2, 2], None, [2, 0]), "max_pool2d"); // padding above half the kernel
     invalid(x.max_pool2d([6, 1], None, [0, 0]), "max_pool2d");
-    invalid(Tensor::<f64>::zeros(&[4, 5, 5]).avg_pool2d([2, 2], None, [0, 0]), "avg_pool2d");
-    invalid(Tensor::<f64>::zeros(&[4, 5]).global_avg_pool(), "global_avg_pool");
+    invalid(zeros(&[4, 5, 5]).avg_pool2d([2, 2], None, [0, 0]), "avg_pool2d");
+    invalid(zeros(&[4, 5]).global_avg_pool(), "global_avg_pool");
     let stats = RunningStats::new(4);
-    invalid(Tensor::<f64>::zeros(&[1, 4]).batch_norm_train(None, None, &stats, 0.1, 1e-5), "batch_norm");
+    invalid(zeros(&[1, 4]).batch_norm_train(None, None, &stats, 0.1, 1e-5), "batch_norm");
     invalid(x.batch_norm_train(None, None, &RunningStats::new(3), 0.1, 1e-5), "batch_norm");
     invalid(x.batch_norm_train(None, None, &stats, 1.5, 1e-5), "batch_norm");
-    invalid(x.batch_norm_eval(Some(&Tensor::zeros(&[5])), None, &stats, 1e-5), "batch_norm");
+    invalid(x.batch_norm_eval(Some(&zeros(&[5])), None, &stats, 1e-5), "batch_norm");
     invalid(x.layer_norm(&[4, 5], None, None, 1e-5), "layer_norm");
-    invalid(x.layer_norm(&[5], Some(&Tensor::zeros(&[4])), None, 1e-5), "layer_norm");
+    invalid(x.layer_norm(&[5], Some(&zeros(&[4])), None, 1e-5), "layer_norm");
     invalid(x.layer_norm(&[], None, None, 1e-5), "layer_norm");
-    let table = Tensor::<f64>::zeros(&[3, 2]);
+    let table = zeros(&[3, 2]);
     invalid(table.embedding(&Indices::from_vec(vec![0, 3]), None), "embedding");
     invalid(table.embedding(&Indices::from_vec(vec![0]), Some(3)), "embedding");
     invalid(x.embedding(&Indices::from_vec(vec![0]), None), "embedding");
     invalid(x.split(&[2, 1], 1), "split");
     invalid(x.split(&[4], 7), "split");
     invalid(x.chunk(0, 1), "chunk");
-    invalid(x.masked_fill(&Tensor::zeros(&[2, 1, 1, 1]), 0.0), "masked_fill");
-    let q = Tensor::<f64>::zeros(&[2, 3]);
+    invalid(x.masked_fill(&zeros(&[2, 1, 1, 1]), 0.0), "masked_fill");
+    let q = zeros(&[2, 3]);
     let attend = |k: &Tensor<f64>, v: &Tensor<f64>, m| Tensor::scaled_dot_product_attention(&q, k, v, m);
-    invalid(
-        attend(&Tensor::zeros(&[2, 4]), &Tensor::zeros(&[2, 1]), AttentionMask::None),
-        "scaled_dot_product_attention",
-    );
-    invalid(attend(&q, &Tensor::zeros(&[3, 1]), AttentionMask::None), "scaled_dot_product_attention");
+    invalid(attend(&zeros(&[2, 4]), &zeros(&[2, 1]), AttentionMask::None), "scaled_dot_product_attention");
+    invalid(attend(&q, &zeros(&[3, 1]), AttentionMask::None), "scaled_dot_product_attention");
     let shut = t(&[1., 1., 0., 0.], &[2, 2]); // the second query may attend nothing
-    invalid(attend(&q, &Tensor::zeros(&[2, 1]), AttentionMask::Allow(&shut)), "scaled_dot_product_attention");
-    invalid(
-        attend(&q, &Tensor::zeros(&[2, 1]), AttentionMask::Allow(&Tensor::ones(&[3]))),
-        "scaled_dot_product_attention",
-    );
+    invalid(attend(&q, &zeros(&[2, 1]), AttentionMask::Allow(&shut)), "scaled_dot_product_attention");
+    invalid(attend(&q, &zeros(&[2, 1]), AttentionMask::Allow(&ones(&[3]))), "scaled_dot_product_attention");
     let mut rng = StdRng::seed_from_u64(0);
     for bad in [vec![0.5, -0.1], vec![f64::NAN, 1.0], vec![0.0, 0.0], vec![f64::INFINITY, 1.0]] {
         invalid(t(&bad, &[1, 2]).sample_categorical(&mut rng), "sample_categorical");
     }
-    invalid(Tensor::<f64>::zeros(&[2, 0]).sample_categorical(&mut rng), "sample_categorical");
+    invalid(zeros(&[2, 0]).sample_categorical(&mut rng), "sample_categorical");
     invalid(Tensor::<f64>::scalar(1.0).sample_categorical(&mut rng), "sample_categorical");
 }
 
 #[test]
 fn empty_batches_give_empty_outputs_and_gradients() -> R {
-    let x = Tensor::<f64>::zeros(&[0, 2, 5, 5]).requires_grad();
-    let w = Tensor::<f64>::ones(&[3, 2, 3, 3]).requires_grad();
+    let x = zeros(&[0, 2, 5, 5]).requires_grad();
+    let w = ones(&[3, 2, 3, 3]).requires_grad();
     let y = x.conv2d(&w, None, &ConvOptions::default())?;
     assert_eq!(y.shape(), &[0, 3, 3, 3]);
     assert_eq!(x.max_pool2d([2, 2], None, [0, 0])?.shape(), &[0, 2, 2, 2]);

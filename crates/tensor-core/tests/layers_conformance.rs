@@ -131,7 +131,7 @@ fn evaluate(name: &str, params: &Value, v: &Vars, indices: Option<&Indices>) -> 
             let x = g("x");
             let steps = params.get("steps").and_then(Value::as_u64).map_or(x.shape()[0], |s| s as usize);
             let hidden = g("w_hh").shape()[1];
-            let mut h = Tensor::zeros(&[x.shape()[1], hidden]);
+            let mut h = Tensor::zeros(&[x.shape()[1], hidden])?;
             let mut c = h.clone();
             for t in 0..steps {
                 let gates = affine_t(&step(x, t)?, g("w_ih"), g("b_ih"))?.add(&affine_t(
@@ -150,7 +150,7 @@ fn evaluate(name: &str, params: &Value, v: &Vars, indices: Option<&Indices>) -> 
             let x = g("x");
             let steps = params.get("steps").and_then(Value::as_u64).map_or(x.shape()[0], |s| s as usize);
             let hidden = g("w_hh").shape()[1];
-            let mut h = Tensor::zeros(&[x.shape()[1], hidden]);
+            let mut h = Tensor::zeros(&[x.shape()[1], hidden])?;
             for t in 0..steps {
                 let gi = affine_t(&step(x, t)?, g("w_ih"), g("b_ih"))?.chunk(3, -1)?;
                 let gh = affine_t(&h, g("w_hh"), g("b_hh"))?.chunk(3, -1)?;

@@ -33,7 +33,7 @@ impl<T: Element> Tensor<T> {
     /// ```
     /// use tensor_core::{AttentionMask, Tensor};
     /// // Two positions, causal: the first query sees only the first value.
-    /// let q = Tensor::<f64>::zeros(&[2, 1]);
+    /// let q = Tensor::<f64>::zeros(&[2, 1])?;
     /// let v = Tensor::<f64>::from_vec(vec![1.0, 3.0], &[2, 1])?;
     /// let y = Tensor::scaled_dot_product_attention(&q, &q, &v, AttentionMask::Causal)?;
     /// // Equal scores: row 0 averages [1], row 1 averages [1, 3].

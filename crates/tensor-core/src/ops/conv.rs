@@ -281,7 +281,7 @@ impl<T: Element> Tensor<T> {
     /// // e.g. 1 + 2 + 4 + 5 = 12. d(Σ y)/dw[i, j] = Σ of the pixels that tap reads:
     /// // tap (0, 0) reads 1, 2, 4, 5 → 12.
     /// let x = Tensor::<f64>::from_vec((1..=9).map(f64::from).collect(), &[1, 1, 3, 3])?;
-    /// let w = Tensor::<f64>::ones(&[1, 1, 2, 2]).requires_grad();
+    /// let w = Tensor::<f64>::ones(&[1, 1, 2, 2])?.requires_grad();
     /// let y = x.conv2d(&w, None, &ConvOptions::default())?;
     /// assert_eq!(y.to_vec(), vec![12.0, 16.0, 24.0, 28.0]);
     /// let g = y.sum_all().backward()?;

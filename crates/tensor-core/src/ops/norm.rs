@@ -6,8 +6,8 @@
 
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::graph::no_grad;
 use crate::shape::{Shape, shape_of};
-use crate::tape::no_grad;
 use crate::tensor::Tensor;
 
 /// A batch norm's running mean and variance, one value per channel (shape (C)).
@@ -26,7 +26,8 @@ pub struct RunningStats<T: Element> {
 impl<T: Element> RunningStats<T> {
     /// Fresh statistics for `channels` channels: mean 0, variance 1.
     pub fn new(channels: usize) -> Self {
-        RunningStats { mean: Tensor::zeros(&[channels]), var: Tensor::ones(&[channels]) }
+        let stat = |v: T| Tensor::from_parts(vec![v; channels], shape_of(&[channels]));
+        RunningStats { mean: stat(T::zero()), var: stat(T::one()) }
     }
 }
 

@@ -138,7 +138,7 @@ impl<T: Element> Tensor<T> {
         let planes = g.batch * g.channels;
         let [h, w] = g.input;
         let [oh, ow] = g.output;
-        let box_filter = Tensor::full(&[1, 1, kernel[0], kernel[1]], T::one() / T::from_usize(g.taps()));
+        let box_filter = Tensor::full(&[1, 1, kernel[0], kernel[1]], T::one() / T::from_usize(g.taps()))?;
         let planes_as_batch = self.reshape(&[planes, 1, h, w])?;
         let y =
             convolve("avg_pool2d", &planes_as_batch, &box_filter, None, g.stride, padding, [1, 1], 1, None)?;

@@ -48,7 +48,7 @@ impl<T: Element> Tensor<T> {
     /// ```
     /// use tensor_core::Tensor;
     /// // LSTM gates: 8 pre-activations in 4 chunks of 2.
-    /// let gates = Tensor::<f64>::zeros(&[3, 8]);
+    /// let gates = Tensor::<f64>::zeros(&[3, 8])?;
     /// let parts = gates.chunk(4, -1)?;
     /// assert_eq!(parts.len(), 4);
     /// assert_eq!(parts[0].shape(), &[3, 2]);
