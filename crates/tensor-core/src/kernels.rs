@@ -193,6 +193,18 @@ pub(crate) fn reduce<T: Element>(
 
 /// Copies `x` with its axes permuted: output axis `i` is input axis `perm[i]`.
 pub(crate) fn permute<T: Element>(x: &[T], shape: &[usize], perm: &[usize]) -> Vec<T> {
+    let nd = perm.len();
+    if nd >= 2 && perm[nd - 1] == nd - 1 && shape[nd - 1] > 1 {
+        // The last axis stays last (a conv's (O, N, L) → (N, O, L), attention's head
+        // split): permute the outer axes and copy whole contiguous rows.
+        let row = shape[nd - 1];
+        let outer = permute_rows(&shape[..nd - 1], &perm[..nd - 1]);
+        let mut out = Vec::with_capacity(x.len());
+        for r in outer {
+            out.extend_from_slice(&x[r * row..(r + 1) * row]);
+        }
+        return out;
+    }
     let own = contiguous_strides(shape);
     let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
@@ -200,4 +212,16 @@ pub(crate) fn permute<T: Element>(x: &[T], shape: &[usize], perm: &[usize]) -> V
     let mut out = Vec::with_capacity(x.len());
     walk2(&out_shape, &strides, &zeros, |i, _| out.push(x[i]));
     out
+}
+
+/// The source row of each output row when the axes `shape` (all but the last) are
+/// permuted by `perm`: the row-major order of the permuted index space.
+fn permute_rows(shape: &[usize], perm: &[usize]) -> Vec<usize> {
+    let own = contiguous_strides(shape);
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let strides: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
+    let zeros = vec![0; perm.len()];
+    let mut rows = Vec::with_capacity(crate::shape::numel(shape));
+    walk2(&out_shape, &strides, &zeros, |i, _| rows.push(i));
+    rows
 }

@@ -45,5 +45,6 @@ pub use graph::{
     is_anomaly_enabled, is_grad_enabled, live_nodes, no_grad, set_detect_anomaly,
 };
 pub use ops::Indices;
+pub use ops::{AttentionMask, ConvOptions, RunningStats};
 pub use shape::{Axes, Shape};
 pub use tensor::Tensor;

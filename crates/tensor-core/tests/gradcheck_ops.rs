@@ -8,7 +8,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tensor_core::functional::{self, Reduction};
 use tensor_core::gradcheck::{GradcheckOptions, gradcheck, gradgradcheck};
 use tensor_core::strategies::{broadcast_pair, shape, tensor_in};
-use tensor_core::{Indices, Result, Tensor};
+use tensor_core::{AttentionMask, ConvOptions, Indices, Result, Tensor};
 
 /// One generated test case: the inputs and the op's non-tensor arguments.
 #[derive(Debug, Clone)]
@@ -364,6 +364,24 @@ const ROWS: &[Row] = &[
         strategy: same_shape_pair,
         f: |x, _| functional::bce_with_logits(&x[0], &x[1], Reduction::None),
     },
+    // Layers (issue 17). Settings travel in `picks`; see each strategy.
+    Row {
+        ops: &["conv2d (im2col, matmul, permute, add)", "im2col", "col2im"],
+        strategy: conv2d_case,
+        f: conv2d_row,
+    },
+    Row { ops: &["conv1d (conv2d of height 1)"], strategy: conv1d_case, f: conv1d_row },
+    Row { ops: &["max_pool2d (gather of window maxima)"], strategy: pool_case, f: max_pool_row },
+    Row { ops: &["avg_pool2d (depthwise conv)"], strategy: pool_case, f: avg_pool_row },
+    Row { ops: &["global_avg_pool (mean)"], strategy: spatial_case, f: |x, _| x[0].global_avg_pool() },
+    Row { ops: &["batch_norm_train (composite)"], strategy: batch_norm_case, f: batch_norm_train_row },
+    Row { ops: &["batch_norm_eval (composite)"], strategy: batch_norm_case, f: batch_norm_eval_row },
+    Row { ops: &["layer_norm (composite)"], strategy: layer_norm_case, f: layer_norm_row },
+    Row { ops: &["embedding (index_select)"], strategy: embedding_case, f: embedding_row },
+    Row { ops: &["split (narrow)"], strategy: unary_rank1, f: split_row },
+    Row { ops: &["chunk (narrow)"], strategy: unary_rank1, f: chunk_row },
+    Row { ops: &["masked_fill (where)"], strategy: masked_case, f: |x, c| x[0].masked_fill(&c.mask, -0.5) },
+    Row { ops: &["attention (matmul_t, masked_fill, softmax)"], strategy: attention_case, f: attention_row },
 ];
 
 /// Cases per row: enough to cover ranks 0–4 and broadcast patterns, cheap for CI.
@@ -427,6 +445,12 @@ row_tests! {
     index_select => "index_select", index_add => "index_add", gather => "gather", scatter_add => "scatter_add",
     softmax => "softmax", log_softmax => "log_softmax", cross_entropy => "cross_entropy", linear => "linear",
     bce => "bce", bce_with_logits => "bce_with_logits",
+    conv2d => "conv2d (im2col, matmul, permute, add)", conv1d => "conv1d (conv2d of height 1)",
+    max_pool2d => "max_pool2d (gather of window maxima)", avg_pool2d => "avg_pool2d (depthwise conv)",
+    global_avg_pool => "global_avg_pool (mean)", batch_norm_train => "batch_norm_train (composite)",
+    batch_norm_eval => "batch_norm_eval (composite)", layer_norm => "layer_norm (composite)",
+    embedding => "embedding (index_select)", split => "split (narrow)", chunk => "chunk (narrow)",
+    masked_fill => "masked_fill (where)", attention => "attention (matmul_t, masked_fill, softmax)",
 }
 
 /// Tidy: every op name recorded anywhere in `src/` has a row, and every row a test.
@@ -461,4 +485,255 @@ fn every_recorded_op_has_a_gradcheck_row() {
     for r in ROWS {
         assert!(TESTED.contains(&r.ops[0]), "row {:?} has no test", r.ops);
     }
+}
+
+// ---- Layers (issue 17): strategies and row functions. ----
+
+/// A case with only inputs and settings (`picks`); the other fields at rest.
+fn layer_case(inputs: Vec<Tensor<f64>>, picks: Vec<usize>) -> Case {
+    Case {
+        inputs,
+        axis: 0,
+        axes: vec![],
+        keepdim: false,
+        perm: vec![],
+        picks,
+        mask: Tensor::scalar(1.0),
+        index: None,
+    }
+}
+
+/// One spatial axis of a convolution: (input size, kernel, stride, padding,
+/// dilation), the input at least as large as the dilated kernel minus the padding
+/// (so the output has at least one position), size-1 inputs and kernels included.
+fn conv_axis() -> impl Strategy<Value = (usize, usize, usize, usize, usize)> {
+    (1usize..=3, 1usize..=2, 0usize..=2, 1usize..=2, 0usize..=2).prop_map(|(k, s, p, d, extra)| {
+        let span = d * (k - 1) + 1;
+        (span.saturating_sub(2 * p).max(1) + extra, k, s, p, d)
+    })
+}
+
+/// Convolution operands over `spatial` axes (1 or 2): x (N, G·cg, …), weight
+/// (G·og, cg, k…), an optional bias; `picks` = [stride…, padding…, dilation…, groups]
+/// for two axes (a 1-D case has height 1, kernel 1 and unit settings in front).
+fn conv_case_in(spatial: usize) -> BoxedStrategy<Case> {
+    let axes = prop::collection::vec(conv_axis(), spatial);
+    (1usize..=2, 1usize..=2, 1usize..=2, 1usize..=2, axes, any::<bool>())
+        .prop_flat_map(move |(n, groups, cg, og, axes, bias)| {
+            let mut geo = vec![(1, 1, 1, 0, 1); 2 - spatial];
+            geo.extend(axes);
+            let mut sx = vec![n, groups * cg];
+            let mut sw = vec![groups * og, cg];
+            sx.extend(geo[2 - spatial..].iter().map(|a| a.0));
+            sw.extend(geo[2 - spatial..].iter().map(|a| a.1));
+            let mut picks: Vec<usize> = geo.iter().map(|a| a.2).collect();
+            picks.extend(geo.iter().map(|a| a.3));
+            picks.extend(geo.iter().map(|a| a.4));
+            picks.push(groups);
+            let b = if bias { 1 } else { 0 };
+            (
+                tensor_in(sx, -2.0..2.0),
+                tensor_in(sw, -2.0..2.0),
+                prop::collection::vec(tensor_in(vec![groups * og], -2.0..2.0), b),
+                Just(picks),
+            )
+        })
+        .prop_map(|(x, w, b, picks)| layer_case([vec![x, w], b].concat(), picks))
+        .boxed()
+}
+fn conv2d_case() -> BoxedStrategy<Case> {
+    conv_case_in(2)
+}
+fn conv1d_case() -> BoxedStrategy<Case> {
+    conv_case_in(1)
+}
+
+fn conv2d_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    let p = &c.picks;
+    let opts =
+        ConvOptions { stride: [p[0], p[1]], padding: [p[2], p[3]], dilation: [p[4], p[5]], groups: p[6] };
+    x[0].conv2d(&x[1], x.get(2), &opts)
+}
+
+fn conv1d_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    let p = &c.picks;
+    let opts = ConvOptions { stride: [p[1]], padding: [p[3]], dilation: [p[5]], groups: p[6] };
+    x[0].conv1d(&x[1], x.get(2), &opts)
+}
+
+/// Pooling input (N, C, H, W) and settings `picks` = [kh, kw, sh, sw, ph, pw,
+/// default stride?], padding at most half the kernel, the image at least the kernel
+/// minus the padding.
+fn pool_case() -> BoxedStrategy<Case> {
+    let axis = (1usize..=3, 1usize..=3, 0usize..=1, 0usize..=2)
+        .prop_map(|(k, s, p, extra)| (k, s, p.min(k / 2), extra))
+        .prop_map(|(k, s, p, extra)| ((k - 2 * p).max(1) + extra, k, s, p));
+    (1usize..=2, 1usize..=2, axis.clone(), axis, any::<bool>())
+        .prop_flat_map(|(n, c, (h, kh, sh, ph), (w, kw, sw, pw), default_stride)| {
+            let picks = vec![kh, kw, sh, sw, ph, pw, usize::from(default_stride)];
+            (tensor_in(vec![n, c, h, w], -2.0..2.0), Just(picks))
+        })
+        .prop_map(|(x, picks)| layer_case(vec![x], picks))
+        .boxed()
+}
+
+type PoolSettings = ([usize; 2], Option<[usize; 2]>, [usize; 2]);
+
+fn pool_settings(c: &Case) -> PoolSettings {
+    let p = &c.picks;
+    let stride = if p[6] == 1 { None } else { Some([p[2], p[3]]) };
+    ([p[0], p[1]], stride, [p[4], p[5]])
+}
+
+fn max_pool_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    let (kernel, stride, padding) = pool_settings(c);
+    x[0].max_pool2d(kernel, stride, padding)
+}
+
+fn avg_pool_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    let (kernel, stride, padding) = pool_settings(c);
+    x[0].avg_pool2d(kernel, stride, padding)
+}
+
+/// A tensor of rank 3 or 4 (batch, channels, spatial…), size-1 dims included.
+fn spatial_case() -> BoxedStrategy<Case> {
+    prop::collection::vec(1usize..=3, 3..=4)
+        .prop_flat_map(|s| tensor_in(s, -2.0..2.0))
+        .prop_map(|x| layer_case(vec![x], vec![]))
+        .boxed()
+}
+
+/// Batch-norm operands: x (N, C, …) of rank 2–4 with at least two values per
+/// channel, γ and β (C).
+fn batch_norm_case() -> BoxedStrategy<Case> {
+    (1usize..=3, 1usize..=3, prop::collection::vec(1usize..=3, 0..=2))
+        .prop_filter("two values per channel", |(n, _, rest)| n * rest.iter().product::<usize>() >= 2)
+        .prop_flat_map(|(n, c, rest)| {
+            let shape = [vec![n, c], rest].concat();
+            (tensor_in(shape, -2.0..2.0), tensor_in(vec![c], 0.5..2.0), tensor_in(vec![c], -1.0..1.0))
+        })
+        .prop_map(|(x, g, b)| layer_case(vec![x, g, b], vec![]))
+        .boxed()
+}
+
+fn batch_norm_train_row(x: &[Tensor<f64>], _: &Case) -> Result<Tensor<f64>> {
+    let stats = tensor_core::RunningStats::new(x[0].shape()[1]);
+    Ok(x[0].batch_norm_train(Some(&x[1]), Some(&x[2]), &stats, 0.1, 1e-5)?.0)
+}
+
+fn batch_norm_eval_row(x: &[Tensor<f64>], _: &Case) -> Result<Tensor<f64>> {
+    let c = x[0].shape()[1];
+    let stats = tensor_core::RunningStats {
+        mean: Tensor::from_vec((0..c).map(|i| 0.1 * i as f64).collect(), &[c])?,
+        var: Tensor::from_vec((0..c).map(|i| 0.5 + 0.3 * i as f64).collect(), &[c])?,
+    };
+    x[0].batch_norm_eval(Some(&x[1]), Some(&x[2]), &stats, 1e-5)
+}
+
+/// Layer-norm operands: x of rank 1–3, normalised over its last `picks[0]` axes, with
+/// γ and β of that trailing shape.
+fn layer_norm_case() -> BoxedStrategy<Case> {
+    prop::collection::vec(prop_oneof![1 => Just(1usize), 3 => 2usize..=4], 1..=3)
+        .prop_flat_map(|s| (Just(s.clone()), 1..=s.len()))
+        .prop_flat_map(|(s, k)| {
+            let trailing = s[s.len() - k..].to_vec();
+            (
+                tensor_in(s, -2.0..2.0),
+                tensor_in(trailing.clone(), 0.5..2.0),
+                tensor_in(trailing, -1.0..1.0),
+                Just(k),
+            )
+        })
+        .prop_map(|(x, g, b, k)| layer_case(vec![x, g, b], vec![k]))
+        .boxed()
+}
+
+fn layer_norm_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    let trailing = x[0].shape()[x[0].ndim() - c.picks[0]..].to_vec();
+    x[0].layer_norm(&trailing, Some(&x[1]), Some(&x[2]), 1e-5)
+}
+
+/// An embedding table (V, D) and indices of rank 1–2 (repeats likely). No padding
+/// index here: its zero gradient is by design not the derivative (`tests/layers.rs`
+/// checks it).
+fn embedding_case() -> BoxedStrategy<Case> {
+    (1usize..=4, 1usize..=3, prop::collection::vec(1usize..=3, 1..=2))
+        .prop_flat_map(|(v, d, ishape)| {
+            let n: usize = ishape.iter().product();
+            (tensor_in(vec![v, d], -2.0..2.0), prop::collection::vec(0..v, n), Just(ishape))
+        })
+        .prop_map(|(table, data, ishape)| {
+            let mut c = layer_case(vec![table], vec![]);
+            c.index = Some(Indices::new(data, &ishape).expect("index shape"));
+            c
+        })
+        .boxed()
+}
+
+fn embedding_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    x[0].embedding(c.index.as_ref().expect("index"), None)
+}
+
+/// Splits `axis` in two at the first pick and weights the pieces differently before
+/// joining them again, so each piece's gradient is told apart.
+fn split_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    let dim = x[0].shape()[axis_of(c, &x[0])];
+    let at = c.picks.first().copied().unwrap_or(0);
+    let pieces = x[0].split(&[at, dim - at], c.axis)?;
+    Tensor::concat(&[&pieces[1].mul_scalar(2.0), &pieces[0].exp()], c.axis)
+}
+
+fn chunk_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    let pieces = x[0].chunk(2, c.axis)?;
+    let weighted: Vec<Tensor<f64>> =
+        pieces.iter().enumerate().map(|(i, p)| p.mul_scalar(1.0 + i as f64)).collect();
+    let refs: Vec<&Tensor<f64>> = weighted.iter().rev().collect();
+    Tensor::concat(&refs, c.axis)
+}
+
+/// A tensor and a 0/1 mask of its shape.
+fn masked_case() -> BoxedStrategy<Case> {
+    shape(4, 3)
+        .prop_flat_map(|s| (tensor_in(s.clone(), -2.0..2.0), tensor_in(s, 0.0..1.0)))
+        .prop_map(|(x, m)| {
+            let mut c = layer_case(vec![x], vec![]);
+            c.mask = m.map(|v| if v > 0.5 { 1.0 } else { 0.0 });
+            c
+        })
+        .boxed()
+}
+
+/// Attention operands q (…, Tq, d), k (…, Tk, d), v (…, Tk, dv) with an optional
+/// batch axis (broadcast when q's is 1), and `picks[0]` the mask: 0 none, 1 causal,
+/// 2 a random allow-mask (`mask`) whose first key is always allowed.
+fn attention_case() -> BoxedStrategy<Case> {
+    (prop::collection::vec(1usize..=2, 0..=1), 1usize..=3, 1usize..=3, 1usize..=3, 1usize..=2, 0usize..3)
+        .prop_flat_map(|(batch, tq, tk, d, dv, kind)| {
+            let with = |tail: [usize; 2]| [batch.clone(), tail.to_vec()].concat();
+            (
+                tensor_in(with([tq, d]), -1.5..1.5),
+                tensor_in(with([tk, d]), -1.5..1.5),
+                tensor_in(with([tk, dv]), -2.0..2.0),
+                tensor_in(vec![tq, tk], 0.0..1.0),
+                Just(kind),
+            )
+        })
+        .prop_map(|(q, k, v, m, kind)| {
+            let mut c = layer_case(vec![q, k, v], vec![kind]);
+            let keys = m.shape()[1];
+            let allow: Vec<f64> =
+                m.as_slice().iter().enumerate().map(|(i, &u)| f64::from(i % keys == 0 || u > 0.4)).collect();
+            c.mask = Tensor::from_vec(allow, m.shape()).expect("mask shape");
+            c
+        })
+        .boxed()
+}
+
+fn attention_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    let mask = match c.picks[0] {
+        0 => AttentionMask::None,
+        1 => AttentionMask::Causal,
+        _ => AttentionMask::Allow(&c.mask),
+    };
+    Tensor::scaled_dot_product_attention(&x[0], &x[1], &x[2], mask)
 }

@@ -3,16 +3,26 @@
 //! same differentiable ops (so gradients of gradients work). Adding an op touches one
 //! file here and one row in `tests/gradcheck_ops.rs`.
 
+mod attention;
 mod binary;
 mod compare;
+mod conv;
+mod embedding;
 mod index;
 mod linalg;
 mod movement;
+mod norm;
+mod pool;
 mod reduce;
+mod sample;
 mod softmax;
+mod split;
 mod unary;
 
+pub use attention::AttentionMask;
+pub use conv::ConvOptions;
 pub use index::Indices;
+pub use norm::RunningStats;
 
 use crate::element::Element;
 use crate::graph::GradVec;
