@@ -11,7 +11,7 @@ use tensor_core::{Element, Gradients, Parameter, Tensor};
 /// ```
 /// use optim::{Sgd, SgdConfig, StepParams};
 /// use tensor_core::{Parameter, Tensor};
-/// let w = Parameter::new("w", &Tensor::<f64>::full(&[2], 3.0));
+/// let w = Parameter::new("w", &Tensor::<f64>::full(&[2], 3.0)?);
 /// let mut sgd = Sgd::new(SgdConfig::new(0.1))?;
 /// let grads = w.tensor().square().sum_all().backward()?; // d/dw Σw² = 2w = 6
 /// sgd.step_params(&[w.clone()], &grads)?;
