@@ -6,7 +6,7 @@
 //! order, and walking it backwards is reverse-mode differentiation.
 //!
 //! **How the engine keeps it** (as PyTorch's engine does): there is no list. A
-//! recorded tensor holds an `Arc` of its [`Node`]; a node holds its inputs' origins
+//! recorded tensor holds an `Arc` of its node; a node holds its inputs' origins
 //! (the graph's edges) and what its rule saved, never its own output, so there is no
 //! cycle. A graph therefore lives exactly as long as some tensor (or a gradient
 //! recorded with `create_graph`) still refers to it: drop the loss and its graph is
@@ -26,7 +26,7 @@
 //!
 //! Without `keep_graph`, each node releases what its rule saved as soon as the rule
 //! has run; walking that part of the graph again is [`Error::GraphFreed`], which
-//! names the op. Dropping a graph of any depth is iterative ([`Node`]'s `Drop`).
+//! names the op. Dropping a graph of any depth is iterative (the node's `Drop`).
 
 use crate::element::Element;
 use crate::error::{Error, Phase, Result};
