@@ -35,8 +35,9 @@ use crate::tensor::{Origin, Tensor};
 use smallvec::SmallVec;
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Gradients a rule returns: one per input, `None` where the input gets none.
@@ -172,22 +173,22 @@ pub(crate) struct Edge<T: Element> {
     pub(crate) shape: Shape,
 }
 
-/// What a node keeps for its rule until the graph is released.
+/// The values a node keeps for its rule until the graph is released.
+#[derive(Clone)]
 struct NodeState<T: Element> {
-    rule: Arc<DynRule<T>>,
     inputs: SmallVec<[Option<Arc<Vec<T>>>; 2]>,
     output: Option<Arc<Vec<T>>>,
 }
 
-impl<T: Element> NodeState<T> {
-    fn share(&self) -> NodeState<T> {
-        NodeState { rule: self.rule.clone(), inputs: self.inputs.clone(), output: self.output.clone() }
-    }
-}
-
 /// A recorded op: its name, a creation number, its inputs' edges, its output's
-/// shape, and (until released) its rule with what the rule saved.
-pub(crate) struct Node<T: Element> {
+/// shape, what its rule saved (until released), and the rule itself.
+///
+/// The rule is the last field and unsized in `Node<T>` (= `Node<T, DynRule<T>>`):
+/// recording builds a `Node<T, F>` for the closure's own type `F` and the `Arc`
+/// coerces, so a node and its rule are one allocation, and calling the rule needs no
+/// lock. What the closure captures lives as long as the node; the values it saved
+/// through [`Save`] are released by backward.
+pub(crate) struct Node<T: Element, R: ?Sized = DynRule<T>> {
     pub(crate) op: &'static str,
     pub(crate) id: u64,
     pub(crate) edges: SmallVec<[Edge<T>; 2]>,
@@ -195,6 +196,7 @@ pub(crate) struct Node<T: Element> {
     state: Mutex<Option<NodeState<T>>>,
     released: AtomicBool,
     anomaly: Option<Box<Error>>,
+    rule: R,
 }
 
 impl<T: Element> Node<T> {
@@ -223,11 +225,11 @@ impl<T: Element> Node<T> {
         self.released.load(Ordering::Acquire)
     }
 
-    /// The rule and saved values: shared when the graph is kept, taken otherwise.
+    /// The saved values: shared when the graph is kept, taken otherwise.
     fn take_state(&self, keep: bool) -> Option<NodeState<T>> {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if keep {
-            guard.as_ref().map(NodeState::share)
+            guard.clone()
         } else {
             self.released.store(true, Ordering::Release);
             guard.take()
@@ -235,11 +237,11 @@ impl<T: Element> Node<T> {
     }
 }
 
-impl<T: Element> Drop for Node<T> {
+impl<T: Element, R: ?Sized> Drop for Node<T, R> {
     /// Frees a chain of any depth without recursion: each node whose last handle is
     /// ours hands its edges to a local stack instead of dropping them in place.
     fn drop(&mut self) {
-        LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
+        live_count_add(-1);
         let mut stack: Vec<Arc<Node<T>>> = Vec::new();
         let push_edges = |edges: SmallVec<[Edge<T>; 2]>, stack: &mut Vec<Arc<Node<T>>>| {
             for edge in edges {
@@ -249,8 +251,11 @@ impl<T: Element> Drop for Node<T> {
             }
         };
         push_edges(std::mem::take(&mut self.edges), &mut stack);
-        while let Some(node) = stack.pop() {
-            if let Some(mut node) = Arc::into_inner(node) {
+        while let Some(mut node) = stack.pop() {
+            // Ours alone: empty it here, so dropping the handle below frees only the
+            // node itself. If another thread drops its handle in between, that last
+            // drop runs this loop on its own stack — still no deep recursion.
+            if let Some(node) = Arc::get_mut(&mut node) {
                 push_edges(std::mem::take(&mut node.edges), &mut stack);
             }
         }
@@ -263,12 +268,71 @@ impl<T: Element> std::fmt::Debug for Node<T> {
     }
 }
 
-/// Ids of nodes and leaves, from one counter, so they also give creation order.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static LIVE_NODES: AtomicUsize = AtomicUsize::new(0);
+/// Ids of nodes and leaves: unique in the process, and increasing on each thread,
+/// so within a graph built on one thread they give creation order. Each thread takes
+/// a block of ids at a time from the global counter, so recording an op costs no
+/// shared atomic.
+static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+const ID_BLOCK: u64 = 4096;
+
+thread_local! {
+    /// This thread's next id and the end of its block.
+    static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
 
 fn next_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    IDS.try_with(|ids| {
+        let (next, end) = ids.get();
+        if next < end {
+            ids.set((next + 1, end));
+            next
+        } else {
+            let start = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            ids.set((start + 1, start + ID_BLOCK));
+            start
+        }
+    })
+    // During thread teardown the block is gone: take a single id.
+    .unwrap_or_else(|_| NEXT_ID_BLOCK.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Live-node counts: one per thread, written only by its thread (a plain load and
+/// store, no locked instruction), summed on demand. A node dropped on another
+/// thread than it was made on makes one count go up and another down; only the sum
+/// means anything. A thread's count moves into `RETIRED` when the thread ends.
+static LIVE_COUNTS: Mutex<Vec<Arc<AtomicIsize>>> = Mutex::new(Vec::new());
+static RETIRED: AtomicIsize = AtomicIsize::new(0);
+
+struct LiveCount(Arc<AtomicIsize>);
+
+impl LiveCount {
+    fn register() -> LiveCount {
+        let count = Arc::new(AtomicIsize::new(0));
+        LIVE_COUNTS.lock().unwrap_or_else(|e| e.into_inner()).push(count.clone());
+        LiveCount(count)
+    }
+}
+
+impl Drop for LiveCount {
+    fn drop(&mut self) {
+        let mut counts = LIVE_COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        counts.retain(|c| !Arc::ptr_eq(c, &self.0));
+        RETIRED.fetch_add(self.0.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    static LIVE: LiveCount = LiveCount::register();
+}
+
+fn live_count_add(delta: isize) {
+    let local = LIVE.try_with(|c| {
+        let count = &c.0;
+        count.store(count.load(Ordering::Relaxed) + delta, Ordering::Relaxed);
+    });
+    if local.is_err() {
+        RETIRED.fetch_add(delta, Ordering::Relaxed);
+    }
 }
 
 /// Number of recorded nodes alive in this process, across threads and element types.
@@ -285,7 +349,10 @@ fn next_id() -> u64 {
 /// assert_eq!(live_nodes(), before);
 /// ```
 pub fn live_nodes() -> usize {
-    LIVE_NODES.load(Ordering::Relaxed)
+    let counts = LIVE_COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let sum: isize =
+        RETIRED.load(Ordering::Relaxed) + counts.iter().map(|c| c.load(Ordering::Relaxed)).sum::<isize>();
+    usize::try_from(sum).unwrap_or(0)
 }
 
 /// A leaf of the graph: a variable or a parameter, with a stable id and a name.
@@ -532,13 +599,9 @@ impl<T: Element> Tensor<T> {
             inputs.iter().map(|t| Edge { origin: t.origin.clone(), shape: t.shape.clone() }).collect();
         let saved_inputs =
             inputs.iter().enumerate().map(|(i, t)| save.keeps_input(i).then(|| t.data.clone())).collect();
-        let state = NodeState {
-            rule: Arc::new(rule),
-            inputs: saved_inputs,
-            output: save.output.then(|| output.data.clone()),
-        };
-        LIVE_NODES.fetch_add(1, Ordering::Relaxed);
-        output.origin = Origin::Node(Arc::new(Node {
+        let state = NodeState { inputs: saved_inputs, output: save.output.then(|| output.data.clone()) };
+        live_count_add(1);
+        let node: Arc<Node<T>> = Arc::new(Node {
             op,
             id: next_id(),
             edges,
@@ -546,7 +609,9 @@ impl<T: Element> Tensor<T> {
             state: Mutex::new(Some(state)),
             released: AtomicBool::new(false),
             anomaly,
-        }));
+            rule,
+        });
+        output.origin = Origin::Node(node);
         output
     }
 
@@ -635,13 +700,22 @@ impl Targets {
     }
 
     fn wants_node(&self, id: u64) -> bool {
-        self.nodes.contains_key(&id)
+        // Most backwards ask about no intermediate tensor: skip the hashing then.
+        !self.nodes.is_empty() && self.nodes.contains_key(&id)
     }
 }
 
-/// Per node reachable from the root, during one backward.
-struct Slot<T: Element> {
-    node: Arc<Node<T>>,
+/// Marks an edge that is not a node (a leaf or a constant) in [`Slot::children`].
+const NOT_A_NODE: u32 = u32::MAX;
+
+/// Per node reachable from the root, during one backward. Slots borrow their nodes
+/// from the root's graph (which the walk's caller keeps alive), so walking costs no
+/// reference-count traffic.
+struct Slot<'g, T: Element> {
+    node: &'g Arc<Node<T>>,
+    /// The slot of each edge's node, [`NOT_A_NODE`] for leaves and constants: found
+    /// once in discovery, so the walk itself never looks a node up.
+    children: SmallVec<[u32; 2]>,
     /// Consumers (inside this graph) that have yet to deliver a gradient.
     pending: usize,
     grad: Option<Tensor<T>>,
@@ -659,38 +733,49 @@ struct Walk {
 impl Walk {
     /// Finds the reachable nodes (iterative depth-first), marks those that lead to a
     /// target, and counts each needed node's consumers among needed nodes.
-    fn discover<T: Element>(&self, root: &Arc<Node<T>>) -> Result<(Vec<Slot<T>>, IdMap<usize>)> {
-        let mut slots: Vec<Slot<T>> = Vec::new();
-        let mut index: IdMap<usize> = IdMap::default();
-        // (slot, next edge to look at): a node is finished once all its edges are.
-        let mut stack: Vec<(usize, usize)> = Vec::new();
-        let new_slot = |node: &Arc<Node<T>>, slots: &mut Vec<Slot<T>>| {
-            slots.push(Slot { node: node.clone(), pending: 0, grad: None, needed: self.targets.all });
-            slots.len() - 1
+    fn discover<'g, T: Element>(&self, root: &'g Arc<Node<T>>) -> Result<Vec<Slot<'g, T>>> {
+        let new_slot = |node: &'g Arc<Node<T>>| Slot {
+            node,
+            children: SmallVec::new(),
+            pending: 0,
+            grad: None,
+            needed: self.targets.all,
         };
+        let mut slots: Vec<Slot<'g, T>> = vec![new_slot(root)];
+        let mut index: IdMap<u32> = IdMap::default();
         index.insert(root.id, 0);
-        new_slot(root, &mut slots);
-        stack.push((0, 0));
+        // (slot, next edge to look at): a node is finished once all its edges are.
+        let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
         while let Some(top) = stack.last_mut() {
             let (at, edge) = *top;
-            let node = slots[at].node.clone();
+            let node: &'g Arc<Node<T>> = slots[at].node;
             if let Some(e) = node.edges.get(edge) {
                 top.1 += 1;
-                if let Origin::Node(child) = &e.origin
-                    && !index.contains_key(&child.id)
-                {
-                    let child_slot = new_slot(child, &mut slots);
-                    index.insert(child.id, child_slot);
-                    stack.push((child_slot, 0));
-                }
+                let child = match &e.origin {
+                    Origin::Node(child) => match index.entry(child.id) {
+                        Entry::Occupied(o) => *o.get(),
+                        Entry::Vacant(v) => {
+                            let c = u32::try_from(slots.len()).map_err(|_| Error::TooLarge {
+                                op: "backward",
+                                reason: format!("a graph of more than {} nodes", u32::MAX - 1),
+                            })?;
+                            v.insert(c);
+                            slots.push(new_slot(child));
+                            stack.push((c as usize, 0));
+                            c
+                        }
+                    },
+                    _ => NOT_A_NODE,
+                };
+                slots[at].children.push(child);
                 continue;
             }
             stack.pop();
             if !self.targets.all {
                 let leads = self.targets.wants_node(node.id)
-                    || node.edges.iter().any(|e| match &e.origin {
+                    || node.edges.iter().zip(&slots[at].children).any(|(e, &c)| match &e.origin {
                         Origin::Leaf(l) => self.targets.wants_leaf(l.id),
-                        Origin::Node(n) => slots[index[&n.id]].needed,
+                        Origin::Node(_) => slots[c as usize].needed,
                         Origin::Constant => false,
                     });
                 slots[at].needed = leads;
@@ -701,7 +786,7 @@ impl Walk {
             if !slots[s].needed {
                 continue;
             }
-            let node = slots[s].node.clone();
+            let node = slots[s].node;
             if node.is_released() {
                 return Err(Error::GraphFreed { op: node.op, carried_over: s != 0 });
             }
@@ -710,26 +795,24 @@ impl Walk {
             {
                 first_anomaly = Some((node.id, a.clone()));
             }
-            for e in &node.edges {
-                if let Origin::Node(child) = &e.origin {
-                    let c = index[&child.id];
-                    if slots[c].needed {
-                        slots[c].pending += 1;
-                    }
+            for k in 0..slots[s].children.len() {
+                let c = slots[s].children[k];
+                if c != NOT_A_NODE && slots[c as usize].needed {
+                    slots[c as usize].pending += 1;
                 }
             }
         }
         if let Some((_, e)) = first_anomaly {
             return Err(e);
         }
-        if let Some(op) = reentered(slots.iter().filter(|s| s.needed).map(|s| &s.node)) {
+        if let Some(op) = reentered(slots.iter().filter(|s| s.needed).map(|s| s.node)) {
             return Err(Error::ReentrantBackward { op });
         }
-        Ok((slots, index))
+        Ok(slots)
     }
 
     fn run<T: Element>(&self, root: &Arc<Node<T>>, seed: Tensor<T>, store: &mut Gradients<T>) -> Result<()> {
-        let (mut slots, index) = self.discover(root)?;
+        let mut slots = self.discover(root)?;
         if !slots[0].needed {
             return Ok(());
         }
@@ -738,7 +821,7 @@ impl Walk {
         let anomaly = is_anomaly_enabled();
         let mut ready: Vec<usize> = vec![0];
         while let Some(at) = ready.pop() {
-            let node = slots[at].node.clone();
+            let node = slots[at].node;
             let dy = slots[at].grad.take();
             if self.retain_intermediate || self.targets.wants_node(node.id) {
                 if let Some(g) = &dy {
@@ -747,14 +830,15 @@ impl Walk {
             }
             let state = node.take_state(self.keep_graph);
             let grads = match (dy, state) {
-                (Some(dy), Some(state)) => Some(self.apply(&node, &dy, state, &slots, &index)?),
+                (Some(dy), Some(state)) => Some(self.apply(node, &dy, state, &slots[at], &slots)?),
                 (Some(_), None) => return Err(Error::GraphFreed { op: node.op, carried_over: at != 0 }),
                 // No gradient reached this node: nothing to run, but its inputs'
                 // consumer counts still drop.
                 (None, _) => None,
             };
+            let mut grads = grads.map(|g| g.into_iter());
             for (i, e) in node.edges.iter().enumerate() {
-                let g = grads.as_ref().and_then(|g| g[i].clone());
+                let g = grads.as_mut().and_then(|g| g.next().flatten());
                 if anomaly
                     && let Some(g) = &g
                     && let Some((index, value)) = first_non_finite(g.as_slice())
@@ -773,18 +857,26 @@ impl Walk {
                         if let Some(g) = g
                             && self.targets.wants_leaf(leaf.id)
                         {
-                            let acc = store.leaves.remove(&leaf.id);
-                            store.leaves.insert(leaf.id, accumulate(acc, g, self.create_graph)?);
+                            match store.leaves.entry(leaf.id) {
+                                Entry::Occupied(mut slot) => {
+                                    accumulate(slot.get_mut(), g, self.create_graph)?
+                                }
+                                Entry::Vacant(slot) => {
+                                    slot.insert(g);
+                                }
+                            }
                         }
                     }
-                    Origin::Node(child) => {
-                        let c = index[&child.id];
+                    Origin::Node(_) => {
+                        let c = slots[at].children[i] as usize;
                         if !slots[c].needed {
                             continue;
                         }
                         if let Some(g) = g {
-                            let acc = slots[c].grad.take();
-                            slots[c].grad = Some(accumulate(acc, g, self.create_graph)?);
+                            match &mut slots[c].grad {
+                                Some(acc) => accumulate(acc, g, self.create_graph)?,
+                                empty => *empty = Some(g),
+                            }
                         }
                         slots[c].pending -= 1;
                         if slots[c].pending == 0 {
@@ -804,16 +896,17 @@ impl Walk {
         node: &Arc<Node<T>>,
         dy: &Tensor<T>,
         state: NodeState<T>,
-        slots: &[Slot<T>],
-        index: &IdMap<usize>,
+        slot: &Slot<'_, T>,
+        slots: &[Slot<'_, T>],
     ) -> Result<GradVec<T>> {
         let needs: SmallVec<[bool; 4]> = node
             .edges
             .iter()
-            .map(|e| match &e.origin {
+            .zip(&slot.children)
+            .map(|(e, &c)| match &e.origin {
                 Origin::Constant => false,
                 Origin::Leaf(l) => self.targets.wants_leaf(l.id),
-                Origin::Node(n) => slots[index[&n.id]].needed,
+                Origin::Node(_) => slots[c as usize].needed,
             })
             .collect();
         let inputs = node
@@ -840,7 +933,7 @@ impl Walk {
         let saved = Saved { op: node.op, edges: &node.edges, inputs, output, needs };
         let mut grads = {
             let _running = RunningRule::enter(node.id);
-            (state.rule)(dy, &saved)?
+            (node.rule)(dy, &saved)?
         };
         if grads.len() != node.edges.len() {
             return Err(Error::RuleArity { op: node.op, expected: node.edges.len(), got: grads.len() });
@@ -866,19 +959,19 @@ impl Walk {
     }
 }
 
-/// `acc + g` for a gradient that arrives more than once. When the backward is not
+/// `acc += g` for a gradient that arrives more than once. When the backward is not
 /// recorded and no one else holds the accumulator's buffer, the sum is taken in
 /// place (no new buffer); otherwise, and always under `create_graph`, it is `add`.
-fn accumulate<T: Element>(acc: Option<Tensor<T>>, g: Tensor<T>, create_graph: bool) -> Result<Tensor<T>> {
-    let Some(mut acc) = acc else { return Ok(g) };
+fn accumulate<T: Element>(acc: &mut Tensor<T>, g: Tensor<T>, create_graph: bool) -> Result<()> {
     if !create_graph
         && acc.shape == g.shape
         && let Some(values) = Arc::get_mut(&mut acc.data)
     {
         values.iter_mut().zip(g.as_slice()).for_each(|(a, &b)| *a += b);
-        return Ok(acc);
+        return Ok(());
     }
-    acc.add(&g)
+    *acc = acc.add(&g)?;
+    Ok(())
 }
 
 /// Options for [`Tensor::backward_with`].
