@@ -643,6 +643,10 @@ impl<T: Element> Tensor<T> {
             Some(s) if s.shape != self.shape => {
                 return Err(Error::SeedShape { seed: s.shape.clone(), output: self.shape.clone() });
             }
+            // Under create_graph a recorded seed stays recorded, as in PyTorch: the
+            // gradients are then differentiable in the seed too (the double-VJP trick
+            // behind `func::jvp`).
+            Some(s) if opts.create_graph => s,
             Some(s) => s.detach(),
             None if self.numel() != 1 => return Err(Error::NonScalarBackward { shape: self.shape.clone() }),
             None => Tensor::ones(&self.shape)?,
@@ -977,7 +981,9 @@ fn accumulate<T: Element>(acc: &mut Tensor<T>, g: Tensor<T>, create_graph: bool)
 /// Options for [`Tensor::backward_with`].
 #[derive(Clone)]
 pub struct BackwardOptions<T: Element> {
-    /// Gradient of the output; required when the output is not a scalar.
+    /// Gradient of the output; required when the output is not a scalar. Detached,
+    /// unless `create_graph` is set: then a recorded seed stays recorded, so the
+    /// gradients are differentiable with respect to it as well.
     pub seed: Option<Tensor<T>>,
     /// Only these tensors' gradients (leaves or intermediate tensors), as
     /// `torch.autograd.grad(y, inputs)`: the parts of the graph that lead to none of

@@ -1,4 +1,4 @@
-//! # tensor-core: n-d tensors and a reverse-mode autodiff tape
+//! # tensor-core: n-d tensors and reverse-mode autodiff on graphs they own
 //!
 //! Tensors of `f32` or `f64` ([`Tensor`]) with NumPy broadcasting, matmul on a fast
 //! GEMM kernel, reductions, movement and indexing ops, and stable softmax. Every op
@@ -23,10 +23,12 @@
 //! ```
 //!
 //! Start with [`Tensor`], then [`graph`] for how recording works, [`gradcheck`] to
-//! verify a gradient, and [`functional`] for losses.
+//! verify a gradient, [`functional`] for losses, and [`func`] for Jacobians, Hessians,
+//! forward mode and checkpointing.
 
 pub mod element;
 pub mod error;
+pub mod func;
 pub mod functional;
 pub mod gradcheck;
 pub mod graph;

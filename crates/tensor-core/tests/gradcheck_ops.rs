@@ -382,6 +382,11 @@ const ROWS: &[Row] = &[
     Row { ops: &["chunk (narrow)"], strategy: unary_rank1, f: chunk_row },
     Row { ops: &["masked_fill (where)"], strategy: masked_case, f: |x, c| x[0].masked_fill(&c.mask, -0.5) },
     Row { ops: &["attention (matmul_t, masked_fill, softmax)"], strategy: attention_case, f: attention_row },
+    Row {
+        ops: &["checkpoint (a recomputed mul, tanh)"],
+        strategy: binary,
+        f: |x, _| tensor_core::func::checkpoint(|xs| Ok(xs[0].mul(&xs[1])?.tanh()), x),
+    },
 ];
 
 /// Cases per row: enough to cover ranks 0–4 and broadcast patterns, cheap for CI.
@@ -451,6 +456,7 @@ row_tests! {
     batch_norm_eval => "batch_norm_eval (composite)", layer_norm => "layer_norm (composite)",
     embedding => "embedding (index_select)", split => "split (narrow)", chunk => "chunk (narrow)",
     masked_fill => "masked_fill (where)", attention => "attention (matmul_t, masked_fill, softmax)",
+    checkpoint => "checkpoint (a recomputed mul, tanh)",
 }
 
 /// Tidy: every op name recorded anywhere in `src/` has a row, and every row a test.

@@ -151,3 +151,67 @@ fn every_case_matches_pytorch() {
     }
     eprintln!("grads_torch: {} cases, largest relative deviation {worst:.3e}", cases.len());
 }
+
+/// The same cases through the function transforms (`func::grad`, `func::hvp`), as a
+/// `torch.func` user would compute them: the inputs are plain data, the transforms
+/// make the variables.
+#[test]
+fn every_case_matches_pytorch_through_func() {
+    use tensor_core::func;
+    let path = fixtures_dir().join("grads_torch.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let root: Value = serde_json::from_str(&text).expect("fixture JSON");
+    let mut worst = 0.0f64;
+    for case in root["cases"].as_array().expect("cases") {
+        let name = case["name"].as_str().expect("name");
+        let labels: Vec<usize> = case
+            .get("labels")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().map(|x| x.as_u64().expect("label") as usize).collect())
+            .unwrap_or_default();
+        let wrt: Vec<String> = case["wrt"]
+            .as_array()
+            .expect("wrt")
+            .iter()
+            .map(|s| s.as_str().expect("wrt").to_string())
+            .collect();
+        let data: Vars =
+            case["inputs"].as_object().expect("inputs").iter().map(|(k, t)| (k.clone(), tensor(t))).collect();
+        let points: Vec<Tensor<f64>> = wrt.iter().map(|k| data[k].clone()).collect();
+        let f = |xs: &[Tensor<f64>]| {
+            let mut v = data.clone();
+            for (k, x) in wrt.iter().zip(xs) {
+                v.insert(k.clone(), x.clone());
+            }
+            evaluate(name, &v, &labels)
+        };
+        let grads = func::grad(f, &points).unwrap_or_else(|e| panic!("{name}: func::grad: {e}"));
+        for (k, got) in wrt.iter().zip(&grads) {
+            assert!(!got.is_recorded(), "{name}: grads of plain data are plain data");
+            assert_close(
+                &format!("{name} func::grad {k}"),
+                &got.to_vec(),
+                &tensor(&case["grads"][k]).to_vec(),
+                &mut worst,
+            );
+        }
+        if case.get("hvp").is_some() {
+            let vectors: Vec<Tensor<f64>> = wrt
+                .iter()
+                .map(|k| case["hvp_vector"].get(k).map_or_else(|| data[k].zeros_like(), tensor))
+                .collect();
+            let (_, hv) =
+                func::hvp(f, &points, &vectors).unwrap_or_else(|e| panic!("{name}: func::hvp: {e}"));
+            for (k, got) in wrt.iter().zip(&hv) {
+                let Some(want) = case["hvp"].get(k) else { continue };
+                assert_close(
+                    &format!("{name} func::hvp {k}"),
+                    &got.to_vec(),
+                    &tensor(want).to_vec(),
+                    &mut worst,
+                );
+            }
+        }
+    }
+    eprintln!("grads_torch through func: largest relative deviation {worst:.3e}");
+}
