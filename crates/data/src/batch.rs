@@ -1,7 +1,7 @@
 //! Mini-batches: a data set cut into batches of a given size, in order or in a seeded
 //! random order per epoch.
 //!
-//! Batch gradient descent, mini-batch and stochastic gradient descent (seed §7.1–7.3) are the
+//! Batch gradient descent, mini-batch and stochastic gradient descent (tutorial §7.1–7.3) are the
 //! same loop over batches of size N, B and 1: [`BatchSize::Full`], [`BatchSize::Fixed`]`(B)`, `Fixed(1)`.
 
 use std::fmt;

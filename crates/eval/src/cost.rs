@@ -1,5 +1,5 @@
 //! Expected misclassification cost under a user-given cost matrix, and the
-//! decision rule that minimises it (seed §8.1: unequal misclassification costs).
+//! decision rule that minimises it (tutorial §8.1: unequal misclassification costs).
 //!
 //! Accuracy counts every mistake the same. When calling a product with
 //! allergens "allergen-free" is far worse than the reverse, the right measure is
@@ -18,7 +18,7 @@ use crate::validate;
 /// is a gain).
 ///
 /// ```
-/// // seed §8.1: class 1 = "allergen-free". Calling a product with allergens
+/// // tutorial §8.1: class 1 = "allergen-free". Calling a product with allergens
 /// // allergen-free (true 0, predicted 1) costs 10; the reverse mistake costs 1.
 /// let cost = eval::CostMatrix::binary(10.0, 1.0)?;
 /// assert_eq!(cost.get(0, 1), Some(10.0));

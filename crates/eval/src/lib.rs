@@ -18,7 +18,7 @@
 //!   move together.
 //! - **Probabilities**: [`log_loss_binary`], [`log_loss`] (clipped to
 //!   `[1e-7, 1 − 1e-7]`, see [`DEFAULT_LOG_LOSS_CLIP`]).
-//! - **Costs** (seed §8.1, unequal misclassification costs): [`CostMatrix`],
+//! - **Costs** (tutorial §8.1, unequal misclassification costs): [`CostMatrix`],
 //!   [`expected_cost`], [`bayes_decisions`].
 //! - **Regression**: [`mse`], [`rmse`], [`mae`], [`mape`] (divides by
 //!   `max(|y|, f64::EPSILON)`, so `y = 0` stays finite), [`r2`].

@@ -5,7 +5,7 @@
 //! A classifier that outputs a score (a probability, a logit, any real number)
 //! becomes a decision rule once a threshold is chosen: predict positive when
 //! `score >= threshold`. Moving the threshold trades precision for recall
-//! (seed §8.1); these curves show every trade at once. Only the distinct score
+//! (tutorial §8.1); these curves show every trade at once. Only the distinct score
 //! values matter as thresholds, and samples with equal scores move together, so
 //! a tie is one step of the curve, never split in an arbitrary order.
 

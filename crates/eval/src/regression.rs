@@ -1,4 +1,4 @@
-//! Regression metrics (seed §8.2–8.5): MSE, RMSE, MAE, MAPE and R², on f32 or
+//! Regression metrics (tutorial §8.2–8.5): MSE, RMSE, MAE, MAPE and R², on f32 or
 //! f64 slices, computed in f64.
 
 use num_traits::Float;
@@ -58,7 +58,7 @@ pub fn mae<T: Float>(y_true: &[T], y_pred: &[T]) -> Result<f64> {
 /// `(1/n) Σ |y − ŷ| / max(|y|, ε)` with `ε = f64::EPSILON ≈ 2.22e-16`, as a
 /// fraction (0.1 means 10 %), not multiplied by 100.
 ///
-/// The seed's eq. (18), `(1/n) Σ |y − ŷ| / y`, cannot be used as written:
+/// The tutorial's eq. (18), `(1/n) Σ |y − ŷ| / y`, cannot be used as written:
 /// - `y = 0` divides by zero: `+∞` when `ŷ ≠ 0`, and `0/0 = NaN` when `ŷ = 0`
 ///   too, so one zero target poisons the whole mean;
 /// - a negative `y` gives a negative "error" that cancels positive ones.

@@ -1,4 +1,4 @@
-//! Activation functions (seed §5) as plain functions on tensors and as a module-valued enum
+//! Activation functions (tutorial §5) as plain functions on tensors and as a module-valued enum
 //! [`Activation`] that a command line can parse (`"relu".parse()`).
 //!
 //! Most are tensor-core's ops; GELU is added here as custom ops (forward by any code, gradient

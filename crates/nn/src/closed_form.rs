@@ -1,7 +1,7 @@
-//! Closed-form linear models (seed §9–10): ordinary least squares and ridge regression, solved
+//! Closed-form linear models (tutorial §9–10): ordinary least squares and ridge regression, solved
 //! with a column-pivoted Householder QR factorisation rather than by inverting `XᵀX`.
 //!
-//! # Why QR and not the seed's `β = (XᵀX)⁻¹Xᵀy`
+//! # Why QR and not the tutorial's `β = (XᵀX)⁻¹Xᵀy`
 //! Forming `XᵀX` squares the condition number of `X`, so a polynomial design matrix that is merely
 //! ill-conditioned becomes numerically singular and an explicit inverse turns rounding error into
 //! garbage coefficients. A Householder QR works on `X` itself: `X·P = Q·R`, then `R·β' = Qᵀy` is
@@ -154,7 +154,7 @@ pub enum ClosedFormError {
 /// Result type of this module and of [`crate::poly`].
 pub type Result<T> = std::result::Result<T, ClosedFormError>;
 
-/// A dense row-major `f64` matrix: row `r` holds samples, columns hold features (seed §2's layout).
+/// A dense row-major `f64` matrix: row `r` holds samples, columns hold features (tutorial §2's layout).
 ///
 /// Deliberately tiny and independent of the tensor engine: closed-form fitting needs no gradients.
 ///

@@ -1,4 +1,4 @@
-//! Inverted dropout (seed §10): in training mode each element is zeroed with probability `p`
+//! Inverted dropout (tutorial §10): in training mode each element is zeroed with probability `p`
 //! and the survivors are scaled by `1/(1 − p)`, so the expected output equals the input and
 //! evaluation mode can be the identity.
 

@@ -3,7 +3,7 @@
 //!
 //! # Fans
 //! A weight here has shape (inputs × outputs) — rows are inputs, because a layer computes
-//! `x·W` with samples as rows (seed §2) — so `fan_in` is the number of **rows** and `fan_out`
+//! `x·W` with samples as rows (tutorial §2) — so `fan_in` is the number of **rows** and `fan_out`
 //! the number of columns. (PyTorch stores `W` as (outputs × inputs) and reads them the other
 //! way round; the numbers are the same for the same layer.) For rank > 2 both fans are
 //! multiplied by the product of the trailing dimensions, as PyTorch's receptive field.

@@ -1,4 +1,4 @@
-//! The fully connected layer `y = x·W + b` in the seed's vector form (§2): samples are rows of
+//! The fully connected layer `y = x·W + b` in the tutorial's vector form (§2): samples are rows of
 //! `x`, `W` has shape (inputs × outputs), and the bias row is broadcast over the samples.
 
 use crate::error::{NnError, Result, invalid};

@@ -1,4 +1,4 @@
-//! Losses (seed §4) as graph expressions, each with a [`Reduction`] (`Mean`, `Sum`, `None`):
+//! Losses (tutorial §4) as graph expressions, each with a [`Reduction`] (`Mean`, `Sum`, `None`):
 //! squared error, L1, Huber, binary cross-entropy on probabilities and from logits,
 //! cross-entropy from logits (class weights, label smoothing) and NLL on log-probabilities.
 //!
@@ -6,8 +6,8 @@
 //! target must be equal (no silent broadcasting); class labels are `usize`s below the number of
 //! classes, one per row of `[samples, classes]` scores.
 //!
-//! # Binary cross-entropy: the seed's formula is wrong
-//! The seed's eq. (1), `−Σ y·log f · log(1 − f)`, multiplies the two logarithms. The correct
+//! # Binary cross-entropy: the tutorial's formula is wrong
+//! The tutorial's eq. (1), `−Σ y·log f · log(1 − f)`, multiplies the two logarithms. The correct
 //! loss adds them: `L = −(1/N) Σ [y·ln p + (1 − y)·ln(1 − p)]` ([`bce`]); from logits `z` it is
 //! `ℓ(z, y) = max(z, 0) − z·y + ln(1 + e^(−|z|))` with gradient `σ(z) − y` ([`bce_with_logits`]).
 
@@ -29,7 +29,7 @@ fn same_shape<T: Element>(op: &'static str, pred: &Tensor<T>, target: &Tensor<T>
     Ok(())
 }
 
-/// Squared error `(ŷ − y)²` (seed eq. 3); with `Mean`, `mean((y − ŷ)²)`.
+/// Squared error `(ŷ − y)²` (tutorial eq. 3); with `Mean`, `mean((y − ŷ)²)`.
 ///
 /// # Errors
 /// Shapes differ; `Mean` of nothing.
@@ -85,7 +85,7 @@ pub fn huber<T: Element>(
 /// `ℓ = −[y·ln p + (1 − y)·ln(1 − p)]`, each log clamped at −100 as PyTorch, so `p = 0` or `1`
 /// gives a finite loss; with `Mean`, `L = −(1/N) Σ [y·ln p + (1 − y)·ln(1 − p)]`.
 ///
-/// The seed's eq. (1), `−Σ y·log f · log(1 − f)`, is wrong: it multiplies the two logs, so it
+/// The tutorial's eq. (1), `−Σ y·log f · log(1 − f)`, is wrong: it multiplies the two logs, so it
 /// is not the Bernoulli negative log-likelihood (for `y = 0` it is 0 whatever `f`, so negatives
 /// teach nothing); the logs must be **added**, weighted by `y` and `1 − y`, as here. Prefer [`bce_with_logits`] on raw scores:
 /// it is stable where `σ(z)` rounds to 0 or 1.
@@ -109,7 +109,7 @@ pub fn bce<T: Element>(p: &Tensor<T>, target: &Tensor<T>, reduction: Reduction) 
 
 /// Binary cross-entropy from logits `z` (the stable form of `bce(σ(z), y)`):
 /// `ℓ(z, y) = max(z, 0) − z·y + ln(1 + e^(−|z|))`, finite for any `z` (at `z = ±100` the loss
-/// is 0 or 100); gradient `σ(z) − y`. See [`bce`] for why the seed's eq. (1) is wrong.
+/// is 0 or 100); gradient `σ(z) − y`. See [`bce`] for why the tutorial's eq. (1) is wrong.
 ///
 /// # Errors
 /// Shapes differ; `Mean` of nothing.
@@ -121,7 +121,7 @@ pub fn bce_with_logits<T: Element>(
     Ok(functional::bce_with_logits(logits, target, reduction)?)
 }
 
-/// Cross-entropy from logits `[samples, classes]` and one label per sample (seed eq. 2):
+/// Cross-entropy from logits `[samples, classes]` and one label per sample (tutorial eq. 2):
 /// `ℓ = logsumexp(z) − z_y`, stable for any logits; gradient `softmax(z) − onehot(y)`. For class
 /// weights or label smoothing use [`CrossEntropyLoss`].
 ///

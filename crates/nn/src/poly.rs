@@ -1,4 +1,4 @@
-//! Polynomial feature maps for closed-form curve fitting (seed §9): `x → [1, x, x², …, x^d]` for
+//! Polynomial feature maps for closed-form curve fitting (tutorial §9): `x → [1, x, x², …, x^d]` for
 //! one input, and every monomial of total degree ≤ d for several inputs.
 //!
 //! # Which terms, in which order

@@ -1,4 +1,4 @@
-//! Regularisation (seed §10): an L2 penalty `λ‖θ‖²` over chosen parameters, added to the loss
+//! Regularisation (tutorial §10): an L2 penalty `λ‖θ‖²` over chosen parameters, added to the loss
 //! as a graph expression, and early stopping on a validation metric that keeps and restores the
 //! best weights. (Dropout is [`crate::Dropout`]; decoupled weight decay lives in the optimizers.)
 

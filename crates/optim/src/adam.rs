@@ -1,7 +1,7 @@
-//! Adam (seed §7.6) and AdamW, in PyTorch's form (Kingma & Ba, with bias
+//! Adam (tutorial §7.6) and AdamW, in PyTorch's form (Kingma & Ba, with bias
 //! correction).
 //!
-//! The seed's eq. (13), `Δw = −η·v_t/√(S_t + ε)·g_t²`, is wrong: it multiplies
+//! The tutorial's eq. (13), `Δw = −η·v_t/√(S_t + ε)·g_t²`, is wrong: it multiplies
 //! by the squared gradient a second time, puts ε inside the root and has no
 //! bias correction, so the first steps are far too small. The correct update
 //! (Kingma & Ba 2015, as `torch.optim.Adam`) is
@@ -27,7 +27,7 @@ use crate::state::{BufferSpec, HyperParams, OptimizerKind, OptimizerState, Slots
 /// AMSGrad:  v_max ← max(v_max, v), used below in place of v
 /// θ ← θ − lr·(m/(1 − β₁ᵗ)) / (√(v/(1 − β₂ᵗ)) + ε)
 /// ```
-/// This replaces the seed's eq. (13), which is wrong (see the module docs).
+/// This replaces the tutorial's eq. (13), which is wrong (see the module docs).
 /// For decay that does not go through the moments, use [`AdamW`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AdamConfig {
@@ -243,7 +243,7 @@ impl AdamCore {
 }
 
 /// Adam with L2 weight decay, PyTorch's `torch.optim.Adam`; see [`AdamConfig`]
-/// for the update and the module docs for why the seed's eq. (13) is not used.
+/// for the update and the module docs for why the tutorial's eq. (13) is not used.
 #[derive(Debug, Clone)]
 pub struct Adam<T> {
     config: AdamConfig,

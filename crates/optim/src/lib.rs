@@ -11,8 +11,8 @@
 //! - **Parameters by position.** The `i`-th parameter's state lives at index
 //!   `i`, allocated lazily on its first update. A parameter whose gradient is
 //!   `None` is skipped and its state left untouched, as PyTorch does.
-//! - **PyTorch's exact update rules** (the project's SPEC §3), not the seed's:
-//!   the seed puts RMSprop's ε inside the root (TensorFlow's variant; PyTorch
+//! - **PyTorch's exact update rules** (the project's SPEC §3), not the tutorial's:
+//!   the tutorial puts RMSprop's ε inside the root (TensorFlow's variant; PyTorch
 //!   and this crate add it outside, see [`RmspropConfig`]) and its Adam
 //!   eq. (13) is wrong (see [`AdamConfig`]). Each update repeats PyTorch's
 //!   operations in PyTorch's order and uses a fused multiply-add

@@ -1,6 +1,6 @@
-//! RMSprop (seed §7.5) in PyTorch's form: ε **outside** the square root.
+//! RMSprop (tutorial §7.5) in PyTorch's form: ε **outside** the square root.
 //!
-//! The seed's eq. (9), `Δw = −η·g/√(v + ε)`, puts ε inside the root; that is
+//! The tutorial's eq. (9), `Δw = −η·g/√(v + ε)`, puts ε inside the root; that is
 //! TensorFlow's variant, and with ε = 1e-8 it caps the step for tiny gradients
 //! very differently. This crate follows PyTorch (`torch.optim.RMSprop`),
 //! `Δw = −η·g/(√v + ε)`, so trajectories match PyTorch's.
@@ -25,7 +25,7 @@ const NAME: &str = "RMSprop";
 /// centered:  m ← α·m + (1 − α)·g,  d = √(v − m²) + ε      otherwise  d = √v + ε
 /// momentum μ > 0:  b ← μ·b + g/d,  θ ← θ − lr·b             otherwise  θ ← θ − lr·g/d
 /// ```
-/// ε is added **outside** the root (PyTorch), not inside as in the seed's
+/// ε is added **outside** the root (PyTorch), not inside as in the tutorial's
 /// eq. (9) (TensorFlow's variant). In the centered form, where rounding makes
 /// `v − m²` slightly negative (it cannot be mathematically), it is taken as 0
 /// instead of giving NaN.

@@ -1,4 +1,4 @@
-//! Learning-rate schedules (seed §7.2: "slowly reduce the learning rate") as
+//! Learning-rate schedules (tutorial §7.2: "slowly reduce the learning rate") as
 //! pure functions of the epoch (or step): no hidden counter, so resuming a run
 //! at epoch `e` needs only `e`, and a schedule can be plotted or tested alone.
 //!

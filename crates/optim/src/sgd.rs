@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with optional momentum, dampening, Nesterov
-//! momentum and L2 weight decay, in PyTorch's form (seed §7.1–7.4).
+//! momentum and L2 weight decay, in PyTorch's form (tutorial §7.1–7.4).
 //!
-//! Batch, mini-batch and stochastic gradient descent (seed §7.1–7.3) are all
+//! Batch, mini-batch and stochastic gradient descent (tutorial §7.1–7.3) are all
 //! this one update: only the number of samples averaged into the gradient
 //! (N, B or 1) differs, and that is the data loader's choice.
 

@@ -1,9 +1,9 @@
-//! Batch, mini-batch and stochastic gradient descent (seed §7.1–7.3) are one
+//! Batch, mini-batch and stochastic gradient descent (tutorial §7.1–7.3) are one
 //! update — `Sgd` on the mean-squared-error gradient of a batch — with batch
 //! sizes N, B and 1. Shown on a real problem: linear regression on the
 //! diabetes data (442 patients, 10 standardised features; `tests/data/`).
 //!
-//! What the seed describes, measured: all three approach the least-squares
+//! What the tutorial describes, measured: all three approach the least-squares
 //! optimum; batch GD's loss falls smoothly (monotonically, for this convex
 //! problem), while the smaller the batch, the more the loss fluctuates from
 //! step to step — measured as the standard deviation of step-to-step changes.

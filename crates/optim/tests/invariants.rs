@@ -60,7 +60,7 @@ fn adam_first_step_is_lr_times_sign_f64() {
 }
 
 /// RMSprop's first step with α = 0.99: `v = 0.01·g²`, so the step is
-/// `−lr·g/(0.1·|g| + ε)` ≈ `−10·lr·sign(g)`. The seed's ε inside the root
+/// `−lr·g/(0.1·|g| + ε)` ≈ `−10·lr·sign(g)`. The tutorial's ε inside the root
 /// would give ≈ 0.1·lr for g = 1e-5 instead of ≈ 10·lr.
 fn rmsprop_first_step_is_ten_lr_times_sign<T: Float + 'static>() {
     let lr = 1e-2;

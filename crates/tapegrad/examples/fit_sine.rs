@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = Tensor::from_vec(xs.clone(), &[n, 1])?;
     let y = Tensor::from_vec(xs.iter().map(|v| v.sin()).collect(), &[n, 1])?;
 
-    // y = tanh(x·W1 + b1)·W2 + b2, rows are samples (seed §2).
+    // y = tanh(x·W1 + b1)·W2 + b2, rows are samples (tutorial §2).
     let hidden = 32;
     let w1 = Parameter::new("w1", &Tensor::rand_normal(&[1, hidden], 0.0, 1.0, &mut rng)?);
     let b1 = Parameter::new("b1", &Tensor::zeros(&[hidden]).unwrap());

@@ -1,4 +1,4 @@
-//! The seed's feed-forward network, `ŷ = f(f(x·W₁ + b₁)·W₂ + b₂)` with f = σ (seed §2),
+//! The tutorial's feed-forward network, `ŷ = f(f(x·W₁ + b₁)·W₂ + b₂)` with f = σ (tutorial §2),
 //! and a squared-error loss: print the graph the forward pass records, export the
 //! forward and backward graphs as Graphviz DOT, then run backward and show each
 //! parameter's gradient. `docs/autodiff.md` walks through this output.
@@ -32,7 +32,7 @@ fn main() -> Result<()> {
         reason: format!("cannot create {out_dir}: {e}"),
     })?;
     for (name, dot) in
-        [("forward.dot", inspect::forward_dot(&loss)), ("backward.dot", inspect::backward_dot(&loss))]
+        [("forward.dot", inspect::forward_dot(&loss)), ("backward.dot", inspect::backward_dot(&loss)?)]
     {
         let path = std::path::Path::new(&out_dir).join(name);
         std::fs::write(&path, dot).map_err(|e| tensor_core::Error::InvalidArgument {

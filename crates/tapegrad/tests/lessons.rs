@@ -1,4 +1,4 @@
-//! The seed's lessons run end to end and write their plots.
+//! The tutorial's lessons run end to end and write their plots.
 
 mod common;
 
@@ -8,7 +8,7 @@ use common::{arg, assert_png, run_ok};
 fn capacity_shows_under_and_over_fitting() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_ok(&["lesson", "capacity", "--out", arg(dir.path())]);
-    assert!(out.contains("Model capacity (seed §9)"), "the explanation is printed:\n{out}");
+    assert!(out.contains("Model capacity (tutorial §9)"), "the explanation is printed:\n{out}");
     assert!(out.contains("lowest validation RMSE: degree"), "{out}");
     assert_png(&dir.path().join("capacity.png"));
     assert_png(&dir.path().join("capacity_fits.png"));
@@ -18,7 +18,7 @@ fn capacity_shows_under_and_over_fitting() {
 fn ridge_chooses_lambda_on_validation_data() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_ok(&["lesson", "ridge", "--quiet", "--out", arg(dir.path())]);
-    assert!(!out.contains("Regularisation (seed §10)"), "--quiet drops the explanation");
+    assert!(!out.contains("Regularisation (tutorial §10)"), "--quiet drops the explanation");
     assert!(out.contains("chosen on validation: λ ="), "{out}");
     assert_png(&dir.path().join("ridge.png"));
     assert_png(&dir.path().join("ridge_fits.png"));

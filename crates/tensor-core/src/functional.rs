@@ -1,7 +1,7 @@
 //! Losses as graph expressions, in their numerically stable forms. `nn` builds its
 //! loss modules (class weights, label smoothing) on these.
 //!
-//! The seed's binary cross-entropy, `−Σ y·log f · log(1 − f)`, multiplies the two
+//! The tutorial's binary cross-entropy, `−Σ y·log f · log(1 − f)`, multiplies the two
 //! logs; the correct form (used here) adds them:
 //! `L = −(1/N) Σ [y·ln p + (1 − y)·ln(1 − p)]`.
 

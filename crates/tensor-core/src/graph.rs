@@ -1046,6 +1046,11 @@ impl<T: Element> Gradients<T> {
         }
     }
 
+    /// The gradient of the leaf with this id (for `inspect`).
+    pub(crate) fn of_leaf(&self, id: u64) -> Option<&Tensor<T>> {
+        self.leaves.get(&id)
+    }
+
     /// The gradient with respect to a parameter.
     pub fn get_param(&self, p: &Parameter<T>) -> Option<&Tensor<T>> {
         self.leaves.get(&p.inner.leaf.id)

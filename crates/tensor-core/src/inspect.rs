@@ -134,29 +134,101 @@ pub fn forward_dot<T: Element>(t: &Tensor<T>) -> String {
     out
 }
 
-/// The backward graph behind `t` as DOT: each op's rule (`d<op>`) receives the
-/// gradient of its output and sends one to each recorded input, ending at the
-/// leaves' gradients — the edges backward walks, from the output down.
-pub fn backward_dot<T: Element>(t: &Tensor<T>) -> String {
-    let g = Numbered::of(t);
-    let mut out =
-        String::from("digraph backward {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n");
-    for (i, e) in g.entries.iter().enumerate().rev() {
-        let (label, shape, leaf) = describe(e);
-        let (label, style) = if leaf {
-            (format!("grad {}", label.replace('"', "'")), ", style=filled, fillcolor=\"#ffe8cc\"")
-        } else {
-            (format!("d{label}"), "")
-        };
-        let _ = writeln!(out, "  g{i} [label=\"#{i} {label}\\n{shape:?}\"{style}];");
-        for (at, _) in g.inputs(e) {
-            if let Some(at) = at {
-                let _ = writeln!(out, "  g{i} -> g{at};");
+/// The backward graph of `t` as DOT — the real one: `t`'s backward is run with
+/// `create_graph` (and `keep_graph`, so `t`'s graph is untouched), which records
+/// every op the rules perform, and the graph behind the leaves' gradients is drawn.
+/// Boxes are the backward's own ops, including the `sum_to` that undoes a broadcast
+/// and the `add` that sums a gradient arriving twice; forward values a rule reads
+/// (saved inputs and outputs, parameters) are grey; each leaf's gradient ends in a
+/// shaded box. Edges go from an op's inputs to the op, as in [`forward_dot`].
+///
+/// Errors: those of `backward` (a non-scalar or unrecorded `t`, a released graph).
+///
+/// ```
+/// use tensor_core::{inspect, Tensor};
+/// let b = Tensor::<f64>::ones(&[3])?.requires_grad_named("b");
+/// let y = Tensor::ones(&[2, 3])?.add(&b)?.exp().sum_all();
+/// let dot = inspect::backward_dot(&y)?;
+/// // b was broadcast over 2 rows: its gradient passes through sum_to.
+/// assert!(dot.contains("sum_to") && dot.contains("d y / d 'b'"));
+/// # Ok::<(), tensor_core::Error>(())
+/// ```
+pub fn backward_dot<T: Element>(t: &Tensor<T>) -> crate::Result<String> {
+    let (forward_nodes, forward_leaves) = reachable(t);
+    let forward: std::collections::HashSet<u64> =
+        forward_nodes.iter().map(|n| n.id).chain(forward_leaves.iter().map(|l| l.id)).collect();
+    let grads = t.backward_with(crate::BackwardOptions {
+        create_graph: true,
+        keep_graph: true,
+        ..Default::default()
+    })?;
+    // The backward's own nodes: reachable from the gradients, stopping at forward values.
+    let mut ops: Vec<Arc<Node<T>>> = Vec::new();
+    let mut values: Vec<(u64, String, Vec<usize>)> = Vec::new();
+    let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut stack: Vec<(Origin<T>, Vec<usize>)> = Vec::new();
+    let mut outputs: Vec<(String, Origin<T>, Vec<usize>)> = Vec::new();
+    for leaf in &forward_leaves {
+        if let Some(g) = grads.of_leaf(leaf.id) {
+            let name =
+                if leaf.name.is_empty() { format!("leaf #{}", leaf.id) } else { format!("'{}'", leaf.name) };
+            outputs.push((name, g.origin.clone(), g.shape().to_vec()));
+            stack.push((g.origin.clone(), g.shape().to_vec()));
+        }
+    }
+    while let Some((origin, shape)) = stack.pop() {
+        match origin {
+            Origin::Constant => {}
+            Origin::Leaf(l) => {
+                if seen.insert(l.id) {
+                    values.push((l.id, leaf_label(&l).replace('"', "'"), shape));
+                }
+            }
+            Origin::Node(n) => {
+                if !seen.insert(n.id) {
+                    continue;
+                }
+                if forward.contains(&n.id) {
+                    values.push((n.id, format!("forward {}", n.op), n.shape.to_vec()));
+                } else {
+                    stack.extend(n.edges.iter().map(|e| (e.origin.clone(), e.shape.to_vec())));
+                    ops.push(n);
+                }
             }
         }
     }
+    ops.sort_by_key(|n| n.id);
+    values.sort_by_key(|v| v.0);
+    let mut out =
+        String::from("digraph backward {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n");
+    let id_of = |origin: &Origin<T>| match origin {
+        Origin::Node(n) => Some(n.id),
+        Origin::Leaf(l) => Some(l.id),
+        Origin::Constant => None,
+    };
+    for (id, label, shape) in &values {
+        let _ =
+            writeln!(out, "  v{id} [label=\"{label}\\n{shape:?}\", style=filled, fillcolor=\"#eeeeee\"];");
+    }
+    for n in &ops {
+        let _ = writeln!(out, "  v{} [label=\"{}\\n{:?}\"];", n.id, n.op, n.shape.as_slice());
+        for e in &n.edges {
+            if let Some(from) = id_of(&e.origin) {
+                let _ = writeln!(out, "  v{from} -> v{};", n.id);
+            }
+        }
+    }
+    for (k, (name, origin, shape)) in outputs.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  out{k} [label=\"d y / d {name}\\n{shape:?}\", style=filled, fillcolor=\"#ffe8cc\"];"
+        );
+        if let Some(from) = id_of(origin) {
+            let _ = writeln!(out, "  v{from} -> out{k};");
+        }
+    }
     out.push_str("}\n");
-    out
+    Ok(out)
 }
 
 /// What the graph behind a tensor holds in memory for backward (see [`graph_memory`]).

@@ -340,6 +340,10 @@ fn graph_printing_and_dot() {
     assert!(text.contains("matmul [4, 2] <- const[4, 3], #0"), "{text}");
     let dot = tensor_core::inspect::forward_dot(&y);
     assert!(dot.starts_with("digraph forward") && dot.contains("n0 -> n1"), "{dot}");
-    assert!(tensor_core::inspect::backward_dot(&y).contains("dmatmul"));
+    // The recorded backward of tanh(x·W): the rule's matmul, fed by the saved tanh output.
+    let y2 = x.matmul(&w).unwrap().tanh().sum_all();
+    let backward = tensor_core::inspect::backward_dot(&y2).expect("backward graph");
+    assert!(backward.contains("matmul") && backward.contains("forward tanh"), "{backward}");
+    assert!(backward.contains("d y / d 'W'"), "{backward}");
     drop(y);
 }

@@ -24,7 +24,7 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Write a trained model's predictions for the rows of a CSV file.
     Predict(PredictArgs),
-    /// The seed's lessons as real runs with plots.
+    /// The tutorial's lessons as real runs with plots.
     Lesson(LessonArgs),
     /// Measure MLP training speed (the tapegrad-bench protocol; PyTorch side by side when it
     /// can be imported).
@@ -292,11 +292,11 @@ pub struct LessonArgs {
 /// The lessons.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Lesson {
-    /// Batch, stochastic and mini-batch gradient descent, momentum, RMSprop and Adam on one problem (seed §7).
+    /// Batch, stochastic and mini-batch gradient descent, momentum, RMSprop and Adam on one problem (tutorial §7).
     GdVariants(LessonCommon),
-    /// Polynomial least squares of growing degree: under- and over-fitting (seed §9).
+    /// Polynomial least squares of growing degree: under- and over-fitting (tutorial §9).
     Capacity(LessonCommon),
-    /// Ridge regression's λ chosen on a validation set (seed §10).
+    /// Ridge regression's λ chosen on a validation set (tutorial §10).
     Ridge(LessonCommon),
 }
 

@@ -1,4 +1,4 @@
-//! The `tapegrad` command line: `train`, `evaluate`, `predict`, the seed's lessons and `bench`.
+//! The `tapegrad` command line: `train`, `evaluate`, `predict`, the tutorial's lessons and `bench`.
 //!
 //! [`main_with`] is the whole program: it parses the arguments, runs the subcommand and turns
 //! any [`CliError`] into one line on standard error and a non-zero exit code — bad data, bad

@@ -1,4 +1,4 @@
-//! `tapegrad lesson capacity` (seed §9): least-squares polynomials of degree 0 to 15 fitted to
+//! `tapegrad lesson capacity` (tutorial §9): least-squares polynomials of degree 0 to 15 fitted to
 //! one real feature; training error keeps falling with the degree while the error on unseen
 //! data first falls (under-fitting ends), then rises (over-fitting begins).
 
@@ -33,7 +33,7 @@ fn fit_predict(
 pub fn run(common: &LessonCommon, dir: &Path) -> Result<()> {
     explain(
         common,
-        "Model capacity (seed §9). We fit y ≈ β·[1, x, x², …, x^d] by least squares — solved with a\n\
+        "Model capacity (tutorial §9). We fit y ≈ β·[1, x, x², …, x^d] by least squares — solved with a\n\
          pivoted QR factorisation, not by inverting XᵀX — to one real feature: the body-mass index of\n\
          diabetes patients against their disease progression. Only 40 training samples are kept, so\n\
          a flexible model can chase their noise. The error on the training samples can only fall as\n\

@@ -1,4 +1,4 @@
-//! `tapegrad lesson gd-variants` (seed §7): batch, stochastic and mini-batch gradient descent,
+//! `tapegrad lesson gd-variants` (tutorial §7): batch, stochastic and mini-batch gradient descent,
 //! momentum, RMSprop and Adam training the same linear model on the same real data from the
 //! same starting point; the training loss after each epoch, against epochs and against wall
 //! time, with the exact least-squares optimum as the floor every method is heading for.
@@ -37,7 +37,7 @@ fn fixed(size: usize) -> BatchSize {
 pub fn run(common: &LessonCommon, dir: &Path) -> Result<()> {
     explain(
         common,
-        "Gradient-descent variants (seed §7). One problem — a linear model of the diabetes data's ten\n\
+        "Gradient-descent variants (tutorial §7). One problem — a linear model of the diabetes data's ten\n\
          standardised features, trained by mean squared error on standardised targets — and one\n\
          starting point for every method. Batch gradient descent takes one exact step per epoch;\n\
          stochastic gradient descent takes one noisy step per sample; mini-batches (32 samples) sit\n\

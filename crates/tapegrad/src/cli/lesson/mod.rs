@@ -1,4 +1,4 @@
-//! The seed's lessons as real runs with plots: gradient-descent variants (§7), model capacity
+//! The tutorial's lessons as real runs with plots: gradient-descent variants (§7), model capacity
 //! (§9) and ridge regularisation (§10), each on shipped data, each printing a short
 //! explanation and its figures, and writing PNG plots.
 

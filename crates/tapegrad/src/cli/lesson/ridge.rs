@@ -1,4 +1,4 @@
-//! `tapegrad lesson ridge` (seed §10): a degree-12 polynomial, far too flexible for 40 samples,
+//! `tapegrad lesson ridge` (tutorial §10): a degree-12 polynomial, far too flexible for 40 samples,
 //! tamed by ridge regression `‖Xβ − y‖² + λ‖β‖²`; λ is swept over nine decades and chosen on
 //! the validation set, and only the chosen model is scored on the test set.
 
@@ -29,7 +29,7 @@ fn fit_predict(data: &OneFeature, lambda: f64, x: &[f64]) -> Result<Vec<f64>> {
 pub fn run(common: &LessonCommon, dir: &Path) -> Result<()> {
     explain(
         common,
-        "Regularisation (seed §10). A degree-12 polynomial of body-mass index fitted to 40 diabetes\n\
+        "Regularisation (tutorial §10). A degree-12 polynomial of body-mass index fitted to 40 diabetes\n\
          patients over-fits. Ridge regression adds λ‖β‖² to the squared error, which pulls the\n\
          coefficients towards 0 and so limits the model's capacity without changing its form\n\
          (the intercept is not penalised). λ is a choice the training data cannot make — on the\n\
