@@ -42,6 +42,10 @@ use crate::graph::{BackwardOptions, GradVec, Save, enable_grad, is_grad_enabled,
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["checkpoint"];
+
 /// The inputs as the function will see them: recorded inputs as they are (so the
 /// transform is differentiable through them), data as fresh variables. The flag says
 /// whether any input was recorded, i.e. whether results must be recorded too.
@@ -312,7 +316,7 @@ where
     let constants: Vec<Tensor<T>> = inputs.iter().map(Tensor::detach).collect();
     let y = no_grad(|| f(&constants))?;
     let refs: Vec<&Tensor<T>> = inputs.iter().collect();
-    Ok(Tensor::record_saving("checkpoint", &refs, y, Save::INPUTS, move |dy, saved| {
+    Ok(Tensor::record_builtin("checkpoint", &refs, y, Save::INPUTS, move |dy, saved| {
         // Under create_graph the saved inputs are recorded (part of the outer graph)
         // and the recomputation differentiates through them; otherwise fresh
         // variables stand in for the inputs that need a gradient.

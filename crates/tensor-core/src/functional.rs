@@ -11,6 +11,10 @@ use crate::graph::{GradVec, Save, is_grad_enabled};
 use crate::ops::Indices;
 use crate::tensor::Tensor;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["cross_entropy", "bce", "bce_with_logits"];
+
 /// How per-element losses are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Reduction {
@@ -111,7 +115,7 @@ pub fn cross_entropy<T: Element>(
     let y = Tensor::from_parts(losses, crate::shape::shape_of(&[labels.len()]));
     // The rule reuses the forward's softmax unless the backward is itself recorded,
     // when the softmax must be an op on the (saved) logits.
-    let losses = Tensor::record_saving("cross_entropy", &[logits], y, Save::INPUTS, move |dy, s| {
+    let losses = Tensor::record_builtin("cross_entropy", &[logits], y, Save::INPUTS, move |dy, s| {
         let softmax = if is_grad_enabled() { s.input(0)?.softmax(1)? } else { probabilities.clone() };
         let onehot = Tensor::one_hot(&labels, classes)?;
         Ok(GradVec::from_iter([Some(softmax.sub(&onehot)?.mul(&dy.unsqueeze(1)?)?)]))
@@ -146,7 +150,7 @@ pub fn bce<T: Element>(p: &Tensor<T>, target: &Tensor<T>, reduction: Reduction) 
     let y = p.zip_with(target, "bce", move |p, t| {
         -(t * p.ln().max(floor) + (T::one() - t) * (T::one() - p).ln().max(floor))
     })?;
-    let losses = Tensor::record_saving("bce", &[p, &target.detach()], y, Save::INPUTS, |dy, s| {
+    let losses = Tensor::record_builtin("bce", &[p, &target.detach()], y, Save::INPUTS, |dy, s| {
         let (p, t) = (s.input(0)?, s.input(1)?);
         let denom = p.mul(&p.rsub_scalar(T::one()))?.clamp(T::from_f64(1e-12), T::infinity());
         let dp = dy.mul(&p.sub(t)?.div(&denom)?)?;
@@ -166,7 +170,7 @@ pub fn bce_with_logits<T: Element>(
     same_shape("bce_with_logits", logits, target)?;
     let y = logits
         .zip_with(target, "bce_with_logits", |z, t| z.max(T::zero()) - z * t + (-z.abs()).exp().ln_1p())?;
-    let losses = Tensor::record_saving("bce_with_logits", &[logits, target], y, Save::INPUTS, |dy, s| {
+    let losses = Tensor::record_builtin("bce_with_logits", &[logits, target], y, Save::INPUTS, |dy, s| {
         let (z, t) = (s.input(0)?, s.input(1)?);
         Ok(GradVec::from_iter([Some(dy.mul(&z.sigmoid().sub(t)?)?), Some(dy.mul(z)?.neg())]))
     });

@@ -615,6 +615,23 @@ impl<T: Element> Tensor<T> {
         output
     }
 
+    /// Records a built-in op: [`record_saving`](Self::record_saving), after checking
+    /// (in debug builds) that the op's name is in the registry,
+    /// [`builtin_ops`](crate::builtin_ops).
+    pub(crate) fn record_builtin(
+        op: &'static str,
+        inputs: &[&Tensor<T>],
+        output: Tensor<T>,
+        save: Save,
+        rule: impl VjpRule<T> + 'static,
+    ) -> Tensor<T> {
+        debug_assert!(
+            crate::ops::builtin_ops().any(|name| name == op),
+            "op `{op}` is recorded but not declared in its file's OPS list"
+        );
+        Tensor::record_saving(op, inputs, output, save, rule)
+    }
+
     /// Records a one-input op whose rule returns one gradient.
     pub(crate) fn record_unary(
         &self,
@@ -623,7 +640,7 @@ impl<T: Element> Tensor<T> {
         save: Save,
         rule: impl Fn(&Tensor<T>, &Saved<'_, T>) -> Result<Tensor<T>> + Send + Sync + 'static,
     ) -> Tensor<T> {
-        Tensor::record_saving(op, &[self], output, save, move |dy, saved| {
+        Tensor::record_builtin(op, &[self], output, save, move |dy, saved| {
             Ok(smallvec::smallvec![Some(rule(dy, saved)?)])
         })
     }

@@ -46,7 +46,7 @@ pub use graph::{
     BackwardOptions, GradRule, GradVec, Gradients, NoGradGuard, Parameter, Save, Saved, VjpRule, enable_grad,
     is_anomaly_enabled, is_grad_enabled, live_nodes, no_grad, set_detect_anomaly,
 };
-pub use ops::Indices;
 pub use ops::{AttentionMask, ConvOptions, RunningStats};
+pub use ops::{Indices, builtin_ops};
 pub use shape::{Axes, Shape};
 pub use tensor::Tensor;

@@ -10,6 +10,11 @@ use crate::kernels;
 use crate::shape::broadcast_shapes;
 use crate::tensor::Tensor;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] =
+    &["add", "sub", "mul", "div", "pow", "maximum", "minimum", "add_scalar", "mul_scalar"];
+
 impl<T: Element> Tensor<T> {
     /// `f(a, b)` elementwise with broadcasting, not recorded.
     pub(crate) fn zip_with(
@@ -26,7 +31,7 @@ impl<T: Element> Tensor<T> {
     /// `self + other`, broadcasting. Gradient: `dy` to each input.
     pub fn add(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "add", |a, b| a + b)?;
-        Ok(Tensor::record_saving("add", &[self, other], y, Save::NOTHING, |dy, _| {
+        Ok(Tensor::record_builtin("add", &[self, other], y, Save::NOTHING, |dy, _| {
             Ok(two(dy.clone(), dy.clone()))
         }))
     }
@@ -34,7 +39,7 @@ impl<T: Element> Tensor<T> {
     /// `self − other`, broadcasting. Gradient: `dy`, `−dy`.
     pub fn sub(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "sub", |a, b| a - b)?;
-        Ok(Tensor::record_saving("sub", &[self, other], y, Save::NOTHING, |dy, _| {
+        Ok(Tensor::record_builtin("sub", &[self, other], y, Save::NOTHING, |dy, _| {
             Ok(two(dy.clone(), dy.neg()))
         }))
     }
@@ -42,7 +47,7 @@ impl<T: Element> Tensor<T> {
     /// `self · other` elementwise, broadcasting. Gradient: `dy·b`, `dy·a`.
     pub fn mul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "mul", |a, b| a * b)?;
-        Ok(Tensor::record_saving("mul", &[self, other], y, Save::INPUTS, |dy, s| {
+        Ok(Tensor::record_builtin("mul", &[self, other], y, Save::INPUTS, |dy, s| {
             let da = if s.needs_grad(0) { Some(dy.mul(s.input(1)?)?) } else { None };
             let db = if s.needs_grad(1) { Some(dy.mul(s.input(0)?)?) } else { None };
             Ok(smallvec::smallvec![da, db])
@@ -52,7 +57,7 @@ impl<T: Element> Tensor<T> {
     /// `self / other` elementwise, broadcasting. Gradient: `dy/b`, `−dy·y/b`.
     pub fn div(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "div", |a, b| a / b)?;
-        Ok(Tensor::record_saving("div", &[self, other], y, Save::input(1).and_output(), |dy, s| {
+        Ok(Tensor::record_builtin("div", &[self, other], y, Save::input(1).and_output(), |dy, s| {
             let (reciprocal, y) = (s.input(1)?.powi(-1), s.output()?);
             Ok(two(zero_safe_mul(dy, &reciprocal)?, zero_safe_mul(dy, &y.mul(&reciprocal)?)?.neg()))
         }))
@@ -63,7 +68,7 @@ impl<T: Element> Tensor<T> {
     /// constant exponent does not give NaN.
     pub fn pow(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let y = self.zip_with(other, "pow", |a, b| a.powf(b))?;
-        Ok(Tensor::record_saving("pow", &[self, other], y, Save::ALL, |dy, s| {
+        Ok(Tensor::record_builtin("pow", &[self, other], y, Save::ALL, |dy, s| {
             let (a, b, y) = (s.input(0)?, s.input(1)?, s.output()?);
             let da = zero_safe_mul(dy, &b.mul(&a.pow(&b.add_scalar(T::from_f64(-1.0)))?)?)?;
             let is_zero = a.eq_scalar(T::zero());
@@ -89,7 +94,7 @@ impl<T: Element> Tensor<T> {
     fn pick(&self, op: &'static str, other: &Tensor<T>, wins: fn(T, T) -> bool) -> Result<Tensor<T>> {
         let y =
             self.zip_with(other, op, move |a, b| if wins(a, b) || a == b || a.is_nan() { a } else { b })?;
-        Ok(Tensor::record_saving(op, &[self, other], y, Save::INPUTS, move |dy, s| {
+        Ok(Tensor::record_builtin(op, &[self, other], y, Save::INPUTS, move |dy, s| {
             let half = T::from_f64(0.5);
             let share_a = s.input(0)?.zip_with(s.input(1)?, op, move |a, b| {
                 if wins(a, b) {
@@ -114,7 +119,9 @@ impl<T: Element> Tensor<T> {
     /// `self · c`. Gradient: `dy·c`.
     pub fn mul_scalar(&self, c: T) -> Tensor<T> {
         let y = self.map(move |a| a * c);
-        Tensor::record_saving("mul_scalar", &[self], y, Save::NOTHING, move |dy, _| Ok(one(dy.mul_scalar(c))))
+        Tensor::record_builtin("mul_scalar", &[self], y, Save::NOTHING, move |dy, _| {
+            Ok(one(dy.mul_scalar(c)))
+        })
     }
 
     /// `self / c` (as `self · (1/c)`).

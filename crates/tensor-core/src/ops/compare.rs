@@ -8,6 +8,10 @@ use crate::graph::Save;
 use crate::shape::{broadcast_shapes, numel};
 use crate::tensor::Tensor;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["where"];
+
 fn indicator<T: Element>(b: bool) -> T {
     if b { T::one() } else { T::zero() }
 }
@@ -63,7 +67,7 @@ impl<T: Element> Tensor<T> {
         let data: Vec<T> =
             (0..numel(&shape)).map(|i| if m[i] != T::zero() { av[i] } else { bv[i] }).collect();
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record_saving("where", &[mask, a, b], y, Save::input(0), |dy, s| {
+        Ok(Tensor::record_builtin("where", &[mask, a, b], y, Save::input(0), |dy, s| {
             let zero = Tensor::scalar(T::zero());
             let mask = s.input(0)?.detach();
             let da = Tensor::where_cond(&mask, dy, &zero)?;

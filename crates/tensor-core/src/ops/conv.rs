@@ -14,6 +14,10 @@ use crate::tensor::Tensor;
 use rayon::prelude::*;
 use std::sync::Arc;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["im2col", "col2im"];
+
 /// Settings of a convolution over `D` spatial axes (`D = 1` for [`Tensor::conv1d`],
 /// `D = 2` for [`Tensor::conv2d`]), as PyTorch's: each setting is per spatial axis.
 ///

@@ -10,6 +10,10 @@ use crate::tensor::Tensor;
 use crate::tensor::filled;
 use std::sync::Arc;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["index_select", "index_add", "gather", "scatter_add"];
+
 /// An n-d array of indices (class labels, argmax results, gather positions).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Indices {
@@ -90,7 +94,7 @@ impl<T: Element> Tensor<T> {
         shape[ax] = indices.len();
         let y = Tensor::from_parts(data, shape);
         let idx: Arc<Vec<usize>> = Arc::new(indices.to_vec());
-        Ok(Tensor::record_saving("index_select", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("index_select", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.index_add(ax as isize, &idx, dim)?))
         }))
     }
@@ -125,7 +129,7 @@ impl<T: Element> Tensor<T> {
         }
         let y = Tensor::from_parts(data, shape);
         let idx: Arc<Vec<usize>> = Arc::new(indices.to_vec());
-        Ok(Tensor::record_saving("index_add", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("index_add", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.index_select(ax as isize, &idx)?))
         }))
     }
@@ -154,7 +158,7 @@ impl<T: Element> Tensor<T> {
         }
         let y = Tensor::from_parts(data, index.shape.clone());
         let index = index.clone();
-        Ok(Tensor::record_saving("gather", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("gather", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.scatter_add(ax as isize, &index, dim)?))
         }))
     }
@@ -205,7 +209,7 @@ impl<T: Element> Tensor<T> {
         }
         let y = Tensor::from_parts(data, shape);
         let index = index.clone();
-        Ok(Tensor::record_saving("scatter_add", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("scatter_add", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.gather(ax as isize, &index)?))
         }))
     }

@@ -9,6 +9,10 @@ use crate::shape::{Shape, broadcast_shapes, broadcast_strides, numel, walk2};
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["matmul", "linear"];
+
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_FLOPS: usize = 1 << 20;
 
@@ -229,7 +233,7 @@ impl<T: Element> Tensor<T> {
             });
         }
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record_saving("matmul", &[self, other], y, Save::INPUTS, move |dy, s| {
+        Ok(Tensor::record_builtin("matmul", &[self, other], y, Save::INPUTS, move |dy, s| {
             let (a, b) = (s.input(0)?, s.input(1)?);
             // Y = op(A)·op(B): d op(A) = dY·op(B)ᵀ and d op(B) = op(A)ᵀ·dY, then undo op.
             // A constant operand (the data batch of a first layer) gets no gradient:
@@ -292,7 +296,7 @@ impl<T: Element> Tensor<T> {
         let y = Tensor::from_parts(data, shape);
         // The bias's value is not needed for any gradient, so it is not kept.
         let save = Save::input(0).and_input(1);
-        Ok(Tensor::record_saving("linear", &[self, w, b], y, save, move |dy, s| {
+        Ok(Tensor::record_builtin("linear", &[self, w, b], y, save, move |dy, s| {
             let dy_rows = dy.reshape(&[rows, outputs])?;
             let dx = match s.needs_grad(0) {
                 true => Some(dy_rows.matmul_t(s.input(1)?, false, true)?.reshape(s.input_shape(0))?),

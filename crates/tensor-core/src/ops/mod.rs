@@ -20,6 +20,29 @@ mod split;
 mod unary;
 
 pub use attention::AttentionMask;
+
+/// Every op the library records, each name declared beside its op (the `OPS` list at
+/// the top of its file). Recording a built-in op whose name is missing here fails in
+/// debug builds, and the gradcheck table's tidy test fails for a listed op without a
+/// row: adding an op touches its file and its row, nothing else.
+pub fn builtin_ops() -> impl Iterator<Item = &'static str> {
+    [
+        binary::OPS,
+        compare::OPS,
+        conv::OPS,
+        index::OPS,
+        linalg::OPS,
+        movement::OPS,
+        reduce::OPS,
+        softmax::OPS,
+        unary::OPS,
+        crate::functional::OPS,
+        crate::func::OPS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+}
 pub use conv::ConvOptions;
 pub use index::Indices;
 pub use norm::RunningStats;

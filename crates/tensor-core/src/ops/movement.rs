@@ -9,6 +9,11 @@ use crate::kernels;
 use crate::shape::{Shape, broadcast_shapes, checked_numel, normalize_axis, numel, shape_of};
 use crate::tensor::Tensor;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] =
+    &["reshape", "permute", "broadcast_to", "sum_to", "narrow", "pad_axis", "concat"];
+
 impl<T: Element> Tensor<T> {
     /// The same elements with a new shape of the same size (no copy).
     /// Gradient: `dy` reshaped back.
@@ -30,7 +35,7 @@ impl<T: Element> Tensor<T> {
             origin: crate::tensor::Origin::Constant,
         };
         let back = self.shape.clone();
-        Ok(Tensor::record_saving("reshape", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("reshape", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.reshape(&back)?))
         }))
     }
@@ -85,7 +90,7 @@ impl<T: Element> Tensor<T> {
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
         }
-        Ok(Tensor::record_saving("permute", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("permute", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.permute(&inverse)?))
         }))
     }
@@ -119,7 +124,7 @@ impl<T: Element> Tensor<T> {
             return Ok(self.clone());
         }
         let y = Tensor::from_parts(kernels::broadcast_copy(&self.data, &self.shape, shape), target);
-        Ok(Tensor::record_saving("broadcast_to", &[self], y, Save::NOTHING, |dy, _| Ok(one(dy.clone()))))
+        Ok(Tensor::record_builtin("broadcast_to", &[self], y, Save::NOTHING, |dy, _| Ok(one(dy.clone()))))
     }
 
     /// Sums over the axes along which `shape` was broadcast to this tensor's shape: the
@@ -139,7 +144,7 @@ impl<T: Element> Tensor<T> {
         let data = kernels::reduce(&self.data, &self.shape, &mask, T::zero(), |a, b| a + b);
         let y = Tensor::from_parts(data, shape_of(shape));
         let back = self.shape.clone();
-        Ok(Tensor::record_saving("sum_to", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("sum_to", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.broadcast_to(&back)?))
         }))
     }
@@ -168,7 +173,7 @@ impl<T: Element> Tensor<T> {
         let mut shape = self.shape.clone();
         shape[ax] = len;
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record_saving("narrow", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("narrow", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.pad_axis(ax as isize, start, dim - start - len)?))
         }))
     }
@@ -194,7 +199,7 @@ impl<T: Element> Tensor<T> {
             data[at..at + dim * inner].copy_from_slice(src);
         }
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record_saving("pad_axis", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("pad_axis", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.narrow(ax as isize, before, dim)?))
         }))
     }
@@ -232,7 +237,7 @@ impl<T: Element> Tensor<T> {
         let mut shape = first.shape.clone();
         shape[ax] = total;
         let y = Tensor::from_parts(data, shape);
-        Ok(Tensor::record_saving("concat", tensors, y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("concat", tensors, y, Save::NOTHING, move |dy, _| {
             let mut grads = GradVec::new();
             let mut offset = 0;
             for &n in &sizes {

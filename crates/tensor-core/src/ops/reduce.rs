@@ -9,6 +9,10 @@ use crate::ops::{Indices, one, zero_safe_mul};
 use crate::shape::{Axes, Shape, normalize_axis, numel};
 use crate::tensor::Tensor;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["sum", "max", "min", "logsumexp"];
+
 /// The kept-dims shape and the output shape of reducing `shape` over `mask`.
 fn reduced_shapes(shape: &[usize], mask: &[bool], keepdim: bool) -> (Shape, Shape) {
     let kept: Shape = shape.iter().zip(mask).map(|(&d, &m)| if m { 1 } else { d }).collect();
@@ -38,7 +42,7 @@ impl<T: Element> Tensor<T> {
         let data = kernels::reduce(&self.data, &self.shape, &mask, T::zero(), |a, b| a + b);
         let y = Tensor::from_parts(data, out);
         let full = self.shape.clone();
-        Ok(Tensor::record_saving("sum", &[self], y, Save::NOTHING, move |dy, _| {
+        Ok(Tensor::record_builtin("sum", &[self], y, Save::NOTHING, move |dy, _| {
             Ok(one(dy.reshape(&kept)?.broadcast_to(&full)?))
         }))
     }
@@ -83,7 +87,7 @@ impl<T: Element> Tensor<T> {
         let (kept, out) = reduced_shapes(&self.shape, &mask, keepdim);
         let data = kernels::reduce(&self.data, &self.shape, &mask, init, pick);
         let y = Tensor::from_parts(data, out);
-        Ok(Tensor::record_saving(op, &[self], y, Save::ALL, move |dy, s| {
+        Ok(Tensor::record_builtin(op, &[self], y, Save::ALL, move |dy, s| {
             // Ties share the gradient evenly (as torch.amax/amin).
             let x = s.input(0)?;
             let y_kept = s.output()?.detach().reshape(&kept)?;
@@ -155,7 +159,7 @@ impl<T: Element> Tensor<T> {
         let data: Vec<T> = s.iter().zip(m.as_slice()).map(|(&s, &m)| s.ln() + m).collect();
         debug_assert_eq!(data.len(), numel(&out));
         let y = Tensor::from_parts(data, out);
-        Ok(Tensor::record_saving("logsumexp", &[self], y, Save::ALL, move |dy, s| {
+        Ok(Tensor::record_builtin("logsumexp", &[self], y, Save::ALL, move |dy, s| {
             let y_kept = s.output()?.reshape(&kept)?;
             // Zero-safe, so a masked-out logsumexp that overflowed (x − y = ∞ − ∞)
             // gives 0, not NaN.

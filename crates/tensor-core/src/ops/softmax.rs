@@ -8,6 +8,10 @@ use crate::graph::{Save, no_grad};
 use crate::shape::normalize_axis;
 use crate::tensor::Tensor;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["softmax", "log_softmax"];
+
 impl<T: Element> Tensor<T> {
     /// `e^(x−m) / Σ e^(x−m)` along `axis`, `m` the maximum. Gradient:
     /// `y·(dy − Σ dy·y)`.
@@ -17,7 +21,7 @@ impl<T: Element> Tensor<T> {
             let shifted = self.detach().sub(&self.detach().logsumexp(ax, true)?)?;
             Ok(shifted.exp())
         })?;
-        Ok(Tensor::record_saving("softmax", &[self], y, Save::OUTPUT, move |dy, s| {
+        Ok(Tensor::record_builtin("softmax", &[self], y, Save::OUTPUT, move |dy, s| {
             let y = s.output()?;
             let dot = dy.mul(y)?.sum(ax, true)?;
             Ok(one(y.mul(&dy.sub(&dot)?)?))
@@ -29,7 +33,7 @@ impl<T: Element> Tensor<T> {
     pub fn log_softmax(&self, axis: isize) -> Result<Tensor<T>> {
         let ax = normalize_axis("log_softmax", axis, &self.shape)? as isize;
         let y = no_grad(|| self.detach().sub(&self.detach().logsumexp(ax, true)?))?;
-        Ok(Tensor::record_saving("log_softmax", &[self], y, Save::OUTPUT, move |dy, s| {
+        Ok(Tensor::record_builtin("log_softmax", &[self], y, Save::OUTPUT, move |dy, s| {
             Ok(one(dy.sub(&s.output()?.exp().mul(&dy.sum(ax, true)?)?)?))
         }))
     }

@@ -6,6 +6,24 @@ use crate::element::Element;
 use crate::graph::Save;
 use crate::tensor::Tensor;
 
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &[
+    "neg",
+    "exp",
+    "ln",
+    "sqrt",
+    "abs",
+    "powf",
+    "powi",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "softplus",
+    "clamp",
+];
+
 /// σ(x) computed without overflow: for x ≥ 0 as 1/(1+e^−x), else e^x/(1+e^x).
 fn stable_sigmoid<T: Element>(x: T) -> T {
     if x >= T::zero() {
