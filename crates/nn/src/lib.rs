@@ -40,6 +40,12 @@ pub mod poly;
 pub mod weights_file;
 
 pub mod activation;
+pub mod attention;
+pub mod conv;
+pub mod embedding;
+pub mod norm;
+pub mod pool;
+pub mod rnn;
 pub mod dropout;
 pub mod error;
 pub mod init;
@@ -54,7 +60,24 @@ pub mod sequential;
 /// that callers use the same version without depending on it themselves.
 pub use rand;
 
+// The derive's generated code names `::nn::…`; this makes that path work inside nn too.
+extern crate self as nn;
+
+/// tensor-core, for the code `#[derive(Module)]` generates (not a public API).
+#[doc(hidden)]
+pub use tensor_core as __tensor_core;
+
+/// `#[derive(Module)]`: generates the [`Module`] impl of a struct from its fields (see the
+/// `nn-derive` crate docs for what each field type becomes).
+pub use nn_derive::Module;
+
 pub use activation::Activation;
+pub use attention::{MultiHeadAttention, TransformerBlock};
+pub use conv::{Conv1d, Conv2d};
+pub use embedding::Embedding;
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
+pub use pool::{AvgPool2d, Flatten, MaxPool2d};
+pub use rnn::{Gru, Lstm};
 pub use dropout::Dropout;
 pub use error::{NnError, Result};
 pub use init::{FanMode, Init};

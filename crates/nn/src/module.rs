@@ -84,6 +84,22 @@ pub trait Module<T: Element>: Send + Sync {
         Vec::new()
     }
 
+    /// The buffers this module holds directly: state saved in weight files but not trained
+    /// (batch norm's `running_mean`), named relative to the module. Default: none.
+    fn own_buffers(&self) -> Vec<(String, Parameter<T>)> {
+        Vec::new()
+    }
+
+    /// Every buffer, own first, then each child's with the child's name and a dot in front,
+    /// as [`parameters`](Module::parameters). Optimizers never see these.
+    fn buffers(&self) -> Vec<(String, Parameter<T>)> {
+        let mut all = self.own_buffers();
+        for (name, child) in self.children() {
+            all.extend(prefixed(&name, child.buffers()));
+        }
+        all
+    }
+
     /// The flag of a module whose forward depends on the mode (dropout), or of a container
     /// that reports its own mode. Default: none (the module computes the same in both modes).
     fn training_flag(&self) -> Option<&TrainingFlag> {
@@ -201,6 +217,12 @@ impl<T: Element, M: Module<T> + ?Sized> Module<T> for Box<M> {
     }
     fn training_flag(&self) -> Option<&TrainingFlag> {
         (**self).training_flag()
+    }
+    fn own_buffers(&self) -> Vec<(String, Parameter<T>)> {
+        (**self).own_buffers()
+    }
+    fn buffers(&self) -> Vec<(String, Parameter<T>)> {
+        (**self).buffers()
     }
     fn parameters(&self) -> Vec<(String, Parameter<T>)> {
         (**self).parameters()

@@ -50,7 +50,8 @@ fn dtype_of<T: Element>() -> Result<Dtype> {
 /// which a file could not tell apart.
 pub fn module_tensors<T: Element, M: Module<T> + ?Sized>(module: &M) -> Result<Vec<NamedTensor>> {
     let dtype = dtype_of::<T>()?;
-    let params = module.parameters();
+    let mut params = module.parameters();
+    params.extend(module.buffers());
     check_unique(params.iter().map(|(n, _)| n.as_str()))?;
     params
         .into_iter()
@@ -84,7 +85,8 @@ fn check_unique<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
 /// retyped tensor; duplicate parameter names in the module.
 pub fn load_tensors<T: Element, M: Module<T> + ?Sized>(module: &M, tensors: &[NamedTensor]) -> Result<()> {
     let dtype = dtype_of::<T>()?;
-    let params = module.parameters();
+    let mut params = module.parameters();
+    params.extend(module.buffers());
     check_unique(params.iter().map(|(n, _)| n.as_str()))?;
     let specs: Vec<TensorSpec> =
         params.iter().map(|(name, p)| TensorSpec::new(name.clone(), p.shape().to_vec(), dtype)).collect();
