@@ -42,7 +42,13 @@ impl<T: Element> MultiHeadAttention<T> {
     /// Self-attention over `embed_dim` features in `heads` heads (which must divide it);
     /// `causal` masks keys after each query. PyTorch's init: Xavier-uniform `in_proj_weight`,
     /// zero biases, `out_proj.weight` `U(±1/√E)`.
-    pub fn new(embed_dim: usize, heads: usize, batch_first: bool, causal: bool, rng: &mut impl Rng) -> Result<Self> {
+    pub fn new(
+        embed_dim: usize,
+        heads: usize,
+        batch_first: bool,
+        causal: bool,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         if embed_dim == 0 || heads == 0 || embed_dim % heads != 0 {
             return Err(invalid(
                 "MultiHeadAttention::new",
@@ -81,7 +87,8 @@ impl<T: Element> MultiHeadAttention<T> {
             .matmul_t(&self.in_proj_weight.tensor(), false, true)?
             .add(&self.in_proj_bias.tensor())?;
         let parts = qkv.chunk(3, -1)?;
-        let heads = |p: &Tensor<T>| -> Result<Tensor<T>> { Ok(p.reshape(&[n, t, h, d])?.permute(&[0, 2, 1, 3])?) };
+        let heads =
+            |p: &Tensor<T>| -> Result<Tensor<T>> { Ok(p.reshape(&[n, t, h, d])?.permute(&[0, 2, 1, 3])?) };
         let (q, k, v) = (heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?);
         let a = Tensor::scaled_dot_product_attention(&q, &k, &v, mask)?;
         let merged = a.permute(&[0, 2, 1, 3])?.reshape(&[n * t, e])?;

@@ -9,7 +9,11 @@ use tensor_core::{ConvOptions, Element, Parameter, Tensor};
 
 /// PyTorch's default init for convolutions and recurrent layers: `U(−b, b)` with
 /// `b = 1/√fan_in` — kaiming-uniform with `a = √5` gives exactly this bound for the weight.
-pub(crate) fn uniform_fan_in<T: Element>(shape: &[usize], fan_in: usize, rng: &mut impl Rng) -> Result<Tensor<T>> {
+pub(crate) fn uniform_fan_in<T: Element>(
+    shape: &[usize],
+    fan_in: usize,
+    rng: &mut impl Rng,
+) -> Result<Tensor<T>> {
     let b = 1.0 / (fan_in.max(1) as f64).sqrt();
     Ok(Tensor::rand_uniform(shape, T::from_f64(-b), T::from_f64(b), rng)?)
 }
@@ -27,7 +31,9 @@ fn conv_params<T: Element>(
     if groups == 0 || in_channels % groups != 0 || out_channels % groups != 0 || in_channels == 0 {
         return Err(invalid(
             op,
-            format!("{in_channels} input and {out_channels} output channels must be positive multiples of groups = {groups}"),
+            format!(
+                "{in_channels} input and {out_channels} output channels must be positive multiples of groups = {groups}"
+            ),
         ));
     }
     if kernel.contains(&0) {
@@ -37,7 +43,11 @@ fn conv_params<T: Element>(
     let mut shape = vec![out_channels, in_channels / groups];
     shape.extend_from_slice(kernel);
     let weight = Parameter::new("weight", &uniform_fan_in::<T>(&shape, fan_in, rng)?);
-    let bias = if bias { Some(Parameter::new("bias", &uniform_fan_in::<T>(&[out_channels], fan_in, rng)?)) } else { None };
+    let bias = if bias {
+        Some(Parameter::new("bias", &uniform_fan_in::<T>(&[out_channels], fan_in, rng)?))
+    } else {
+        None
+    };
     Ok((weight, bias))
 }
 
@@ -46,7 +56,10 @@ fn check_input<T: Element>(op: &'static str, x: &Tensor<T>, rank: usize, channel
     if x.ndim() != rank || x.shape()[1] != channels {
         return Err(invalid(
             op,
-            format!("expected a rank-{rank} input with {channels} channels on axis 1, got shape {:?}", x.shape()),
+            format!(
+                "expected a rank-{rank} input with {channels} channels on axis 1, got shape {:?}",
+                x.shape()
+            ),
         ));
     }
     Ok(())
@@ -91,7 +104,8 @@ impl<T: Element> Conv2d<T> {
         bias: bool,
         rng: &mut impl Rng,
     ) -> Result<Self> {
-        let (weight, bias) = conv_params("Conv2d::new", in_channels, out_channels, &kernel, opts.groups, bias, rng)?;
+        let (weight, bias) =
+            conv_params("Conv2d::new", in_channels, out_channels, &kernel, opts.groups, bias, rng)?;
         Ok(Conv2d { weight, bias, opts, in_channels })
     }
 
@@ -146,7 +160,8 @@ impl<T: Element> Conv1d<T> {
         bias: bool,
         rng: &mut impl Rng,
     ) -> Result<Self> {
-        let (weight, bias) = conv_params("Conv1d::new", in_channels, out_channels, &[kernel], opts.groups, bias, rng)?;
+        let (weight, bias) =
+            conv_params("Conv1d::new", in_channels, out_channels, &[kernel], opts.groups, bias, rng)?;
         Ok(Conv1d { weight, bias, opts, in_channels })
     }
 

@@ -31,7 +31,12 @@ pub struct Embedding<T: Element> {
 impl<T: Element> Embedding<T> {
     /// A table with N(0, 1) rows (the padding row zero). Errors when a size is zero or
     /// `padding_idx ≥ num_embeddings`.
-    pub fn new(num_embeddings: usize, dim: usize, padding_idx: Option<usize>, rng: &mut impl Rng) -> Result<Self> {
+    pub fn new(
+        num_embeddings: usize,
+        dim: usize,
+        padding_idx: Option<usize>,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         if num_embeddings == 0 || dim == 0 {
             return Err(invalid("Embedding::new", format!("table size {num_embeddings} × {dim} has a zero")));
         }
@@ -68,7 +73,10 @@ impl<T: Element> Module<T> for Embedding<T> {
             if !(f >= 0.0 && f.fract() == 0.0 && f < rows as f64) {
                 return Err(invalid(
                     "Embedding",
-                    format!("index {f} in an input of shape {:?} is not a whole number below {rows}", x.shape()),
+                    format!(
+                        "index {f} in an input of shape {:?} is not a whole number below {rows}",
+                        x.shape()
+                    ),
                 ));
             }
             data.push(f as usize);

@@ -60,7 +60,7 @@ impl<T: Element, const D: usize> BatchNorm<T, D> {
         {
             return Err(invalid(op, format!("momentum {m} must be in [0, 1]")));
         }
-        if !(eps >= 0.0) {
+        if eps.is_nan() || eps < 0.0 {
             return Err(invalid(op, format!("eps {eps} must be at least 0")));
         }
         let stats = RunningStats::<T>::new(channels);
@@ -129,7 +129,8 @@ impl<T: Element, const D: usize> Module<T> for BatchNorm<T, D> {
         }
         let tracked = self.num_batches_tracked.value().item()?.as_f64() + 1.0;
         let momentum = self.momentum.unwrap_or(1.0 / tracked);
-        let (y, stats) = x.batch_norm_train(gamma.as_ref(), beta.as_ref(), &running, T::from_f64(momentum), eps)?;
+        let (y, stats) =
+            x.batch_norm_train(gamma.as_ref(), beta.as_ref(), &running, T::from_f64(momentum), eps)?;
         self.running_mean.set(&stats.mean)?;
         self.running_var.set(&stats.var)?;
         self.num_batches_tracked.set(&Tensor::scalar(T::from_f64(tracked)))?;
@@ -186,7 +187,7 @@ impl<T: Element> LayerNorm<T> {
         if normalized_shape.is_empty() || normalized_shape.contains(&0) {
             return Err(invalid("LayerNorm::new", format!("normalized shape {normalized_shape:?} is empty")));
         }
-        if !(eps >= 0.0) {
+        if eps.is_nan() || eps < 0.0 {
             return Err(invalid("LayerNorm::new", format!("eps {eps} must be at least 0")));
         }
         let (weight, bias) = if affine {

@@ -12,6 +12,9 @@ use crate::module::Module;
 use rand::Rng;
 use tensor_core::{Element, Parameter, Tensor};
 
+/// An LSTM's state: (h, c), each (layers, N, H).
+pub type LstmState<T> = (Tensor<T>, Tensor<T>);
+
 /// The four parameters of one layer: `weight_ih` (G·H, in), `weight_hh` (G·H, H), and the
 /// two biases (G·H), G the number of gates.
 struct LayerParams<T: Element> {
@@ -31,6 +34,9 @@ struct Recurrent<T: Element> {
 }
 
 impl<T: Element> Recurrent<T> {
+    // The eight settings are PyTorch's constructor arguments, passed through by
+    // Lstm::new and Gru::new: a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         op: &'static str,
         gates: usize,
@@ -44,7 +50,9 @@ impl<T: Element> Recurrent<T> {
         if input_size == 0 || hidden_size == 0 || num_layers == 0 {
             return Err(invalid(
                 op,
-                format!("input size {input_size}, hidden size {hidden_size} and layers {num_layers} must all be positive"),
+                format!(
+                    "input size {input_size}, hidden size {hidden_size} and layers {num_layers} must all be positive"
+                ),
             ));
         }
         let g = gates * hidden_size;
@@ -52,7 +60,12 @@ impl<T: Element> Recurrent<T> {
         for l in 0..num_layers {
             let inputs = if l == 0 { input_size } else { hidden_size };
             // PyTorch draws every parameter from U(−1/√H, 1/√H).
-            fn draw<T: Element>(name: String, shape: &[usize], hidden: usize, rng: &mut impl Rng) -> Result<Parameter<T>> {
+            fn draw<T: Element>(
+                name: String,
+                shape: &[usize],
+                hidden: usize,
+                rng: &mut impl Rng,
+            ) -> Result<Parameter<T>> {
                 Ok(Parameter::new(name, &uniform_fan_in::<T>(shape, hidden, rng)?))
             }
             let h = hidden_size;
@@ -87,7 +100,11 @@ impl<T: Element> Recurrent<T> {
             let layout = if self.batch_first { "(N, T, features)" } else { "(T, N, features)" };
             return Err(invalid(
                 self.op,
-                format!("expected a {layout} input with {} features, got shape {:?}", self.input_size, x.shape()),
+                format!(
+                    "expected a {layout} input with {} features, got shape {:?}",
+                    self.input_size,
+                    x.shape()
+                ),
             ));
         }
         Ok(if self.batch_first { x.transpose(0, 1)? } else { x.clone() })
@@ -98,7 +115,10 @@ impl<T: Element> Recurrent<T> {
         let want = [self.layers.len(), batch, self.hidden_size];
         match given {
             Some(s) if s.shape() == want => Ok(s.clone()),
-            Some(s) => Err(invalid(self.op, format!("the initial {what} must have shape {want:?}, got {:?}", s.shape()))),
+            Some(s) => Err(invalid(
+                self.op,
+                format!("the initial {what} must have shape {want:?}, got {:?}", s.shape()),
+            )),
             None => Ok(Tensor::zeros(&want)?),
         }
     }
@@ -153,7 +173,13 @@ pub struct Lstm<T: Element>(Recurrent<T>);
 
 impl<T: Element> Lstm<T> {
     /// An LSTM with biases; `batch_first` makes inputs and outputs (N, T, features).
-    pub fn new(input_size: usize, hidden_size: usize, num_layers: usize, batch_first: bool, rng: &mut impl Rng) -> Result<Self> {
+    pub fn new(
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        batch_first: bool,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         Ok(Lstm(Recurrent::new("Lstm", 4, input_size, hidden_size, num_layers, true, batch_first, rng)?))
     }
 
@@ -168,7 +194,7 @@ impl<T: Element> Lstm<T> {
         &self,
         x: &Tensor<T>,
         state: Option<(&Tensor<T>, &Tensor<T>)>,
-    ) -> Result<(Tensor<T>, (Tensor<T>, Tensor<T>))> {
+    ) -> Result<(Tensor<T>, LstmState<T>)> {
         let r = &self.0;
         let mut input = r.time_major(x)?;
         let (steps, batch) = (input.shape()[0], input.shape()[1]);
@@ -229,7 +255,13 @@ pub struct Gru<T: Element>(Recurrent<T>);
 
 impl<T: Element> Gru<T> {
     /// A GRU with biases; `batch_first` makes inputs and outputs (N, T, features).
-    pub fn new(input_size: usize, hidden_size: usize, num_layers: usize, batch_first: bool, rng: &mut impl Rng) -> Result<Self> {
+    pub fn new(
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        batch_first: bool,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         Ok(Gru(Recurrent::new("Gru", 3, input_size, hidden_size, num_layers, true, batch_first, rng)?))
     }
 
@@ -240,7 +272,11 @@ impl<T: Element> Gru<T> {
 
     /// Runs the sequence from `h0` (layers, N, H) or zeros; returns the last layer's output
     /// at every step and the final h of every layer.
-    pub fn forward_with_state(&self, x: &Tensor<T>, h0: Option<&Tensor<T>>) -> Result<(Tensor<T>, Tensor<T>)> {
+    pub fn forward_with_state(
+        &self,
+        x: &Tensor<T>,
+        h0: Option<&Tensor<T>>,
+    ) -> Result<(Tensor<T>, Tensor<T>)> {
         let r = &self.0;
         let mut input = r.time_major(x)?;
         let (steps, batch) = (input.shape()[0], input.shape()[1]);

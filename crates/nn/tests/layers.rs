@@ -2,8 +2,8 @@
 //! user's own struct.
 
 use nn::{
-    AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Embedding, Flatten, Gru, LayerNorm, Linear, Lstm, MaxPool2d,
-    Module, MultiHeadAttention, NnError, TransformerBlock,
+    AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Embedding, Flatten, Gru, LayerNorm, Linear, Lstm,
+    MaxPool2d, Module, MultiHeadAttention, NnError, TransformerBlock,
 };
 use rand::{SeedableRng, rngs::StdRng};
 use tensor_core::gradcheck::{GradcheckOptions, gradcheck};
@@ -40,7 +40,10 @@ fn check_grad(name: &str, m: &dyn Module<f64>, x: Tensor<f64>) {
 fn check_err(m: &dyn Module<f64>, x: &[usize], names: &str) {
     let err = m.forward(&Tensor::zeros(x).unwrap()).unwrap_err().to_string();
     assert!(err.contains(names), "{err:?} should name {names}");
-    assert!(err.contains(&format!("{x:?}")) || err.contains(&format!("{:?}", x.to_vec())), "{err:?} should show {x:?}");
+    assert!(
+        err.contains(&format!("{x:?}")) || err.contains(&format!("{:?}", x.to_vec())),
+        "{err:?} should show {x:?}"
+    );
 }
 
 #[test]
@@ -59,7 +62,15 @@ fn conv_layers_shapes_params_and_grads() {
     check_err(&conv, &[1, 3, 5, 6], "Conv2d");
     assert!(Conv2d::<f64>::new(3, 6, [3, 3], opts, true, &mut rng()).is_err(), "3 channels in 2 groups");
 
-    let conv1 = Conv1d::<f64>::new(2, 3, 3, ConvOptions { padding: [1], ..ConvOptions::default() }, false, &mut rng()).unwrap();
+    let conv1 = Conv1d::<f64>::new(
+        2,
+        3,
+        3,
+        ConvOptions { padding: [1], ..ConvOptions::default() },
+        false,
+        &mut rng(),
+    )
+    .unwrap();
     assert_eq!(conv1.parameters().len(), 1);
     check_grad("Conv1d", &conv1, randn(&[2, 2, 5], 2));
     check_err(&conv1, &[2, 2], "Conv1d");
@@ -242,7 +253,15 @@ fn derive_lists_parameters_buffers_children_and_mode() {
     let names: Vec<String> = tower.parameters().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
-        ["scale", "stem.weight", "stem.bias", "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+        [
+            "scale",
+            "stem.weight",
+            "stem.bias",
+            "layers.0.weight",
+            "layers.0.bias",
+            "layers.1.weight",
+            "layers.1.bias"
+        ]
     );
     let buffers: Vec<String> = tower.buffers().into_iter().map(|(n, _)| n).collect();
     assert_eq!(buffers, ["seen"]);

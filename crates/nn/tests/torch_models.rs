@@ -18,7 +18,8 @@ fn data(name: &str) -> PathBuf {
 }
 
 fn io(name: &str) -> HashMap<String, Tensor<f64>> {
-    let tensors: Vec<NamedTensor> = weights_file::load(data(&format!("{name}_io.safetensors"))).expect("io file");
+    let tensors: Vec<NamedTensor> =
+        weights_file::load(data(&format!("{name}_io.safetensors"))).expect("io file");
     tensors
         .into_iter()
         .map(|t| {
@@ -44,7 +45,11 @@ fn check(what: &str, got: &Tensor<f64>, want: &Tensor<f64>) -> f64 {
 
 /// Loads `name`'s weights into `model`, runs `run` on the stored input and compares the
 /// output tensors and every parameter gradient with PyTorch's.
-fn conform<M: Module<f64>>(name: &str, model: &M, run: impl Fn(&M, &Tensor<f64>) -> Vec<(&'static str, Tensor<f64>)>) {
+fn conform<M: Module<f64>>(
+    name: &str,
+    model: &M,
+    run: impl Fn(&M, &Tensor<f64>) -> Vec<(&'static str, Tensor<f64>)>,
+) {
     nn::load_module(data(&format!("{name}.safetensors")), model).expect("PyTorch weights load unchanged");
     let io = io(name);
     let outs = run(model, &io["input"]);
@@ -75,7 +80,14 @@ struct Cnn<T: tensor_core::Element> {
 impl<T: tensor_core::Element> Cnn<T> {
     fn new(rng: &mut StdRng) -> nn::Result<Self> {
         Ok(Cnn {
-            conv: Conv2d::new(1, 4, [3, 3], ConvOptions { padding: [1, 1], ..ConvOptions::default() }, true, rng)?,
+            conv: Conv2d::new(
+                1,
+                4,
+                [3, 3],
+                ConvOptions { padding: [1, 1], ..ConvOptions::default() },
+                true,
+                rng,
+            )?,
             bn: BatchNorm2d::new(4)?,
             pool: MaxPool2d::new([2, 2]),
             flatten: Flatten::default(),
