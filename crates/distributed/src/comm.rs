@@ -75,7 +75,8 @@ impl LocalGroup {
     /// If `size == 0`.
     pub fn new(size: usize) -> Vec<LocalGroup> {
         assert!(size > 0, "LocalGroup needs at least one rank");
-        let shared = Arc::new(Shared { slots: Mutex::new(vec![Vec::new(); size]), barrier: Barrier::new(size) });
+        let shared =
+            Arc::new(Shared { slots: Mutex::new(vec![Vec::new(); size]), barrier: Barrier::new(size) });
         (0..size).map(|rank| LocalGroup { rank, size, shared: Arc::clone(&shared) }).collect()
     }
 }

@@ -77,7 +77,11 @@ pub fn all_reduce_sum<C: Communicator + ?Sized>(comm: &C, buffer: &mut [f32]) ->
     let gathered = comm.all_gather(buffer)?;
     let n = buffer.len();
     if gathered.len() != n * comm.size() {
-        return Err(DistributedError::LengthMismatch { rank: 0, expected: n * comm.size(), got: gathered.len() });
+        return Err(DistributedError::LengthMismatch {
+            rank: 0,
+            expected: n * comm.size(),
+            got: gathered.len(),
+        });
     }
     // Fixed order: rank 0's values, plus rank 1's, plus … — the same on every rank.
     buffer.copy_from_slice(&gathered[..n]);

@@ -70,7 +70,8 @@ mod tests {
 
     #[track_caller]
     fn check(global: usize, size: usize, expected: &[(usize, usize)]) {
-        let got: Vec<(usize, usize)> = (0..size).map(|r| (shard(global, r, size).start, shard(global, r, size).len)).collect();
+        let got: Vec<(usize, usize)> =
+            (0..size).map(|r| (shard(global, r, size).start, shard(global, r, size).len)).collect();
         assert_eq!(got, expected);
     }
 

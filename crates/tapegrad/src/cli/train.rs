@@ -142,7 +142,8 @@ fn distributed_step(
     let part = shard(at.batch.n_samples, comm.rank(), comm.size());
     let batch = slice_batch(&at.batch, part.range());
     // Each rank draws its own dropout masks from a seed of its own, reproducibly.
-    let key = DropoutKey { seed: rank_seed(spec.seed, comm.rank()), epoch: at.epoch as u64, step: at.step as u64 };
+    let key =
+        DropoutKey { seed: rank_seed(spec.seed, comm.rank()), epoch: at.epoch as u64, step: at.step as u64 };
     // Each rank's mean loss is scaled by its share of the global batch, so the sum of the
     // ranks' gradients is the gradient of the global batch's mean loss.
     let (value, grads) = if batch.n_samples == 0 {
@@ -216,7 +217,12 @@ pub fn train(
         for (step, batch) in train.batches(spec.batch_size, order).enumerate() {
             let rows = batch.n_samples;
             let value = if comm.size() > 1 {
-                distributed_step(DistributedStep { network: &network, params: &params, batch, epoch, step }, spec, comm, &mut *optimizer)?
+                distributed_step(
+                    DistributedStep { network: &network, params: &params, batch, epoch, step },
+                    spec,
+                    comm,
+                    &mut *optimizer,
+                )?
             } else {
                 let x = Tensor::from_vec(batch.features, &[batch.n_samples, n_features])?;
                 let key = DropoutKey { seed: spec.seed, epoch: epoch as u64, step: step as u64 };
