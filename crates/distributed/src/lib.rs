@@ -104,3 +104,32 @@ pub fn all_reduce_mean<C: Communicator + ?Sized>(comm: &C, buffer: &mut [f32]) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rank_gets_the_same_bits_summed_in_rank_order() {
+        // Values whose f32 sum depends on the order: (1e8 + 1) - 1e8 + ... in rank order.
+        let inputs = [vec![1e8_f32, 1.0], vec![1.0, 2.0], vec![-1e8, 3.0]];
+        let expected: Vec<f32> = (0..2).map(|i| inputs[0][i] + inputs[1][i] + inputs[2][i]).collect();
+        let results: Vec<Vec<f32>> = std::thread::scope(|s| {
+            let jobs: Vec<_> = LocalGroup::new(3)
+                .into_iter()
+                .zip(&inputs)
+                .map(|(comm, input)| {
+                    s.spawn(move || {
+                        let mut buf = input.clone();
+                        all_reduce_sum(&comm, &mut buf).unwrap();
+                        buf
+                    })
+                })
+                .collect();
+            jobs.into_iter().map(|j| j.join().unwrap()).collect()
+        });
+        for r in &results {
+            assert_eq!(r, &expected);
+        }
+    }
+}
