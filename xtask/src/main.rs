@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
 //! - `ci`: everything CI checks: format, clippy (warnings are errors), the test
-//!   suite under cargo-nextest, doc tests, and the API docs with warnings as errors.
+//!   suite under cargo-nextest, doc tests, the MPI test (when `mpirun` is installed),
+//!   and the API docs with warnings as errors.
 //! - `docs`: build the API docs with warnings as errors.
 //! - `examples`: run every example of the facade crate (they assert their results),
 //!   then check that every listing the docs mark as an example's output
@@ -56,8 +57,21 @@ fn ci() -> Result<(), String> {
     run("format", &cargo, &["fmt", "--all", "--", "--check"], &[])?;
     run("clippy", &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
     tests()?;
+    mpi()?;
     examples()?;
     docs()
+}
+
+/// The MPI test (`crates/tapegrad/tests/mpi.rs`): 2 ranks against 1 process, when `mpirun`
+/// is installed (`.ci/run` installs Open MPI); otherwise says plainly that it skipped it.
+fn mpi() -> Result<(), String> {
+    let found = Command::new("mpirun").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("==> mpi: skipped the MPI test: mpirun not found");
+        return Ok(());
+    }
+    let cargo = cargo();
+    run("mpi", &cargo, &["nextest", "run", "-p", "tapegrad", "--features", "mpi", "--test", "mpi"], &[])
 }
 
 /// Runs each `crates/tapegrad/examples/*.rs`, so the examples the docs point to

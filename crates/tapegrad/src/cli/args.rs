@@ -225,6 +225,11 @@ pub struct TrainArgs {
     /// Skip the PNG plots.
     #[arg(long)]
     pub no_plots: bool,
+    /// Train on the processes started by `mpirun -np N`: each rank takes a shard of every
+    /// batch and the gradients are averaged; rank 0 alone prints and writes the run folder.
+    /// Needs a build with `--features mpi`.
+    #[arg(long)]
+    pub distributed: bool,
     /// Stop cleanly after this many epochs (the checkpoint stays for --resume). For testing.
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,

@@ -13,6 +13,9 @@ pub enum CliError {
     /// Loading, checking, splitting or scaling data failed (the message names file, line and column).
     #[error(transparent)]
     Data(#[from] tapegrad_data::Error),
+    /// A distributed (MPI) step failed.
+    #[error(transparent)]
+    Distributed(#[from] tapegrad_distributed::DistributedError),
     /// A model, loss or weights operation failed.
     #[error(transparent)]
     Nn(#[from] nn::NnError),

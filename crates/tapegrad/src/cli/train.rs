@@ -8,7 +8,8 @@ use std::time::Instant;
 use nn::module_io::{load_tensors, module_tensors};
 use nn::weights_file::NamedTensor;
 use optim::{StepParams, clip_gradients_by_norm};
-use tapegrad_data::{BatchOrder, BatchTargets, Dataset, Targets};
+use tapegrad_data::{Batch, BatchOrder, BatchTargets, Dataset, Targets};
+use tapegrad_distributed::{Communicator, all_reduce_gradients, rank_seed, shard};
 use tensor_core::{Parameter, Tensor};
 
 use super::args::LossArg;
@@ -105,9 +106,79 @@ fn load_weights(network: &Network, tensors: &[NamedTensor]) -> Result<()> {
     Ok(load_tensors(network, tensors)?)
 }
 
+/// Rows `range` of `batch`, in batch order.
+fn slice_batch(batch: &Batch, range: std::ops::Range<usize>) -> Batch {
+    let f = batch.n_features;
+    let targets = match &batch.targets {
+        BatchTargets::Classes(labels) => BatchTargets::Classes(labels[range.clone()].to_vec()),
+        BatchTargets::Values(values) => BatchTargets::Values(values[range.clone()].to_vec()),
+    };
+    Batch {
+        features: batch.features[range.start * f..range.end * f].to_vec(),
+        n_samples: range.len(),
+        n_features: f,
+        targets,
+        indices: batch.indices[range].to_vec(),
+    }
+}
+
+/// One global batch's place in the run, for [`distributed_step`].
+struct DistributedStep<'a> {
+    network: &'a Network,
+    params: &'a [Parameter<f32>],
+    batch: Batch,
+    epoch: usize,
+    step: usize,
+}
+
+/// One optimizer step on this rank's shard of a global batch; returns the global batch's mean
+/// loss (the same on every rank).
+fn distributed_step(
+    at: DistributedStep<'_>,
+    spec: &super::config::TrainSpec,
+    comm: &dyn Communicator,
+    optimizer: &mut dyn optim::Optimizer<f32>,
+) -> Result<f64> {
+    let part = shard(at.batch.n_samples, comm.rank(), comm.size());
+    let batch = slice_batch(&at.batch, part.range());
+    // Each rank draws its own dropout masks from a seed of its own, reproducibly.
+    let key =
+        DropoutKey { seed: rank_seed(spec.seed, comm.rank()), epoch: at.epoch as u64, step: at.step as u64 };
+    // Each rank's mean loss is scaled by its share of the global batch, so the sum of the
+    // ranks' gradients is the gradient of the global batch's mean loss.
+    let (value, grads) = if batch.n_samples == 0 {
+        (0.0, None)
+    } else {
+        let x = Tensor::from_vec(batch.features, &[batch.n_samples, batch.n_features])?;
+        let outputs = at.network.forward_train(&x, key)?;
+        let loss = loss_of(&spec.loss, &outputs, &batch.targets)?.mul_scalar(part.loss_scale());
+        (loss.item()?, Some(loss.backward()?))
+    };
+    // The scaled loss rides in the same message, so every rank reports the global mean.
+    let mut reported = [value];
+    let grads = all_reduce_gradients(comm, at.params, grads.as_ref(), &mut reported)?;
+    let grads = match spec.clip_norm {
+        Some(max_norm) => {
+            let mut buffers: Vec<Vec<f32>> = grads.iter().flatten().map(Tensor::to_vec).collect();
+            optim::clip_grad_norm(&mut buffers, max_norm)?;
+            buffers
+                .into_iter()
+                .zip(at.params)
+                .map(|(data, p)| Ok(Some(Tensor::from_vec(data, p.shape())?)))
+                .collect::<Result<Vec<_>>>()?
+        }
+        None => grads,
+    };
+    optimizer.step_with_grads(at.params, &grads)?;
+    Ok(f64::from(reported[0]))
+}
+
 /// Trains `config`'s network on `train` (scaled), validating on `validation`, checkpointing
 /// into `dir`. With `resume`, continues from that checkpoint. `stop_after` pauses cleanly after
-/// that many epochs in total.
+/// that many epochs in total. With more than one rank in `comm`, each rank trains on its
+/// shard of every batch, the gradients are summed in rank order, and only rank 0 writes
+/// the checkpoint.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     config: &RunConfig,
     train: &Dataset,
@@ -116,6 +187,7 @@ pub fn train(
     resume: Option<Checkpoint>,
     reporter: &mut Reporter,
     stop_after: Option<usize>,
+    comm: &dyn Communicator,
 ) -> Result<Trained> {
     let spec = &config.training;
     let network = Network::new(&config.model, spec.seed)?;
@@ -143,23 +215,37 @@ pub fn train(
         reporter.start_epoch(epoch + 1, spec.epochs, batches_per_epoch);
         let order = BatchOrder::Shuffled { seed: spec.seed, epoch: epoch as u64 };
         for (step, batch) in train.batches(spec.batch_size, order).enumerate() {
-            let x = Tensor::from_vec(batch.features, &[batch.n_samples, n_features])?;
-            let key = DropoutKey { seed: spec.seed, epoch: epoch as u64, step: step as u64 };
-            let outputs = network.forward_train(&x, key)?;
-            let loss = loss_of(&spec.loss, &outputs, &batch.targets)?;
-            let value = f64::from(loss.item()?);
+            let rows = batch.n_samples;
+            let value = if comm.size() > 1 {
+                distributed_step(
+                    DistributedStep { network: &network, params: &params, batch, epoch, step },
+                    spec,
+                    comm,
+                    &mut *optimizer,
+                )?
+            } else {
+                let x = Tensor::from_vec(batch.features, &[batch.n_samples, n_features])?;
+                let key = DropoutKey { seed: spec.seed, epoch: epoch as u64, step: step as u64 };
+                let outputs = network.forward_train(&x, key)?;
+                let loss = loss_of(&spec.loss, &outputs, &batch.targets)?;
+                let value = f64::from(loss.item()?);
+                if !value.is_finite() {
+                    return Err(CliError::Diverged { epoch: epoch + 1, loss: value, lr });
+                }
+                let grads = loss.backward()?;
+                match spec.clip_norm {
+                    Some(max_norm) => {
+                        let (clipped, _) = clip_gradients_by_norm(&params, &grads, max_norm)?;
+                        optimizer.step_with_grads(&params, &clipped)?;
+                    }
+                    None => optimizer.step_params(&params, &grads)?,
+                }
+                value
+            };
             if !value.is_finite() {
                 return Err(CliError::Diverged { epoch: epoch + 1, loss: value, lr });
             }
-            let grads = loss.backward()?;
-            match spec.clip_norm {
-                Some(max_norm) => {
-                    let (clipped, _) = clip_gradients_by_norm(&params, &grads, max_norm)?;
-                    optimizer.step_with_grads(&params, &clipped)?;
-                }
-                None => optimizer.step_params(&params, &grads)?,
-            }
-            reporter.step(batch.n_samples, value);
+            reporter.step(rows, value);
         }
         let train_loss = reporter.running_loss();
         let history = &mut progress.history;
@@ -202,7 +288,9 @@ pub fn train(
             best: best.clone(),
             optimizer: optimizer.state(),
         };
-        checkpoint.save(&path)?;
+        if comm.is_root() {
+            checkpoint.save(&path)?;
+        }
         let seconds = started.elapsed().as_secs_f64();
         progress.train_seconds += seconds - before_save;
         if let Some(last) = progress.history.epoch_seconds.last_mut() {

@@ -110,8 +110,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             differences: "the data's fitted standardisation (the data file changed)".into(),
         });
     }
-    ensure_dir(&dir)?;
-    let mut reporter = Reporter::new(Mode::detect(args.quiet));
+    let comm = communicator(args.distributed)?;
+    // Rank 0 alone prints and writes files; the other ranks only compute their shards.
+    let root = comm.is_root();
+    if root {
+        ensure_dir(&dir)?;
+    }
+    let mut reporter = Reporter::new(Mode::detect(args.quiet || !root));
     reporter.line(&describe(&config, &prepared, &dir));
     if let Some(checkpoint) = &resume {
         reporter.line(&format!(
@@ -127,7 +132,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         resume,
         &mut reporter,
         args.stop_after,
+        comm.as_ref(),
     )?;
+    if !root {
+        return Ok(());
+    }
     if trained.ending == Ending::Paused {
         reporter.line(&format!(
             "paused after epoch {}; continue with --resume --out {}",
@@ -167,6 +176,25 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         say!("Wrote {} in {}", files.join(", "), dir.display());
     }
     Ok(())
+}
+
+/// The ranks to train on: MPI's world with `--distributed`, else this process alone.
+fn communicator(distributed: bool) -> Result<Box<dyn tapegrad_distributed::Communicator>> {
+    if !distributed {
+        return Ok(Box::new(tapegrad_distributed::SingleProcess));
+    }
+    #[cfg(feature = "mpi")]
+    {
+        Ok(Box::new(tapegrad_distributed::MpiCommunicator::init()?))
+    }
+    #[cfg(not(feature = "mpi"))]
+    {
+        Err(CliError::invalid(
+            "--distributed",
+            "this tapegrad was built without MPI; install Open MPI (apt-get install openmpi-bin \
+             libopenmpi-dev libclang-dev) and build with `cargo build --release -p tapegrad --features mpi`",
+        ))
+    }
 }
 
 /// The one-paragraph description of a run printed before training.
