@@ -87,6 +87,19 @@ fn assert_close(what: &str, got: &[f64], want: &[f64], worst: &mut f64) {
     }
 }
 
+/// A case's integer labels (none for most functions).
+fn labels_of(case: &Value) -> Vec<usize> {
+    case.get("labels")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().map(|x| x.as_u64().expect("label") as usize).collect())
+        .unwrap_or_default()
+}
+
+/// The names of the inputs a case differentiates with respect to.
+fn wrt_of(case: &Value) -> Vec<String> {
+    case["wrt"].as_array().expect("wrt").iter().map(|s| s.as_str().expect("wrt name").to_string()).collect()
+}
+
 #[test]
 fn every_case_matches_pytorch() {
     let path = fixtures_dir().join("grads_torch.json");
@@ -97,17 +110,7 @@ fn every_case_matches_pytorch() {
     let mut worst = 0.0f64;
     for case in cases {
         let name = case["name"].as_str().expect("name");
-        let labels: Vec<usize> = case
-            .get("labels")
-            .and_then(Value::as_array)
-            .map(|l| l.iter().map(|x| x.as_u64().expect("label") as usize).collect())
-            .unwrap_or_default();
-        let wrt: Vec<String> = case["wrt"]
-            .as_array()
-            .expect("wrt")
-            .iter()
-            .map(|s| s.as_str().expect("wrt name").to_string())
-            .collect();
+        let (labels, wrt) = (labels_of(case), wrt_of(case));
         let vars: Vars = case["inputs"]
             .as_object()
             .expect("inputs")
@@ -164,17 +167,7 @@ fn every_case_matches_pytorch_through_func() {
     let mut worst = 0.0f64;
     for case in root["cases"].as_array().expect("cases") {
         let name = case["name"].as_str().expect("name");
-        let labels: Vec<usize> = case
-            .get("labels")
-            .and_then(Value::as_array)
-            .map(|l| l.iter().map(|x| x.as_u64().expect("label") as usize).collect())
-            .unwrap_or_default();
-        let wrt: Vec<String> = case["wrt"]
-            .as_array()
-            .expect("wrt")
-            .iter()
-            .map(|s| s.as_str().expect("wrt").to_string())
-            .collect();
+        let (labels, wrt) = (labels_of(case), wrt_of(case));
         let data: Vars =
             case["inputs"].as_object().expect("inputs").iter().map(|(k, t)| (k.clone(), tensor(t))).collect();
         let points: Vec<Tensor<f64>> = wrt.iter().map(|k| data[k].clone()).collect();
