@@ -30,6 +30,7 @@ pub mod predict;
 pub mod prepare;
 pub mod progress;
 pub mod report;
+pub mod run_folder;
 pub mod train;
 pub mod train_command;
 

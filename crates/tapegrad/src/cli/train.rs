@@ -2,7 +2,6 @@
 //! validation loss and early stopping after each epoch, and a checkpoint after each epoch so
 //! `--resume` continues bit for bit.
 
-use std::path::Path;
 use std::time::Instant;
 
 use nn::module_io::{load_tensors, module_tensors};
@@ -12,11 +11,12 @@ use tapegrad_data::{BatchOrder, BatchTargets, Dataset, Targets};
 use tensor_core::{Parameter, Tensor};
 
 use super::args::LossArg;
-use super::checkpoint::{Checkpoint, Progress, checkpoint_path};
+use super::checkpoint::{CHECKPOINT_FILE, Checkpoint, Progress};
 use super::config::{LossSpec, RunConfig};
 use super::error::{CliError, Result};
-use super::model::{DropoutKey, Network};
+use super::model::{DropoutKey, MAX_ACTIVATIONS, Network};
 use super::progress::Reporter;
+use super::run_folder::RunWriter;
 
 /// How a call to [`train`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,14 +105,31 @@ fn load_weights(network: &Network, tensors: &[NamedTensor]) -> Result<()> {
     Ok(load_tensors(network, tensors)?)
 }
 
+/// Refuses batches whose activations would exceed [`MAX_ACTIVATIONS`] in the widest layer;
+/// checked before the run folder is touched.
+pub fn check_batch(config: &RunConfig, n_samples: usize) -> Result<()> {
+    let rows = config.training.batch_size.resolve(n_samples).max(1);
+    let width = config.model.max_width();
+    if rows.checked_mul(width).is_none_or(|n| n > MAX_ACTIVATIONS) {
+        return Err(CliError::invalid(
+            "--batch-size",
+            format!(
+                "batches of {rows} rows through a layer of {width} units exceed the limit of \
+                 {MAX_ACTIVATIONS} activations; use a smaller batch or narrower layers"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Trains `config`'s network on `train` (scaled), validating on `validation`, checkpointing
-/// into `dir`. With `resume`, continues from that checkpoint. `stop_after` pauses cleanly after
+/// through `writer` into its folder. With `resume`, continues from that checkpoint. `stop_after` pauses cleanly after
 /// that many epochs in total.
 pub fn train(
     config: &RunConfig,
     train: &Dataset,
     validation: Option<&Dataset>,
-    dir: &Path,
+    writer: &mut RunWriter,
     resume: Option<Checkpoint>,
     reporter: &mut Reporter,
     stop_after: Option<usize>,
@@ -133,7 +150,7 @@ pub fn train(
     let batches_per_epoch = spec.batch_size.resolve(train.n_samples()).max(1);
     let batches_per_epoch = train.n_samples().div_ceil(batches_per_epoch);
     let early_stopping = spec.patience > 0 && validation.is_some();
-    let path = checkpoint_path(dir);
+    let path = writer.dir().join(CHECKPOINT_FILE);
 
     while !progress.finished && progress.epochs_done < spec.epochs {
         let epoch = progress.epochs_done;
@@ -202,7 +219,8 @@ pub fn train(
             best: best.clone(),
             optimizer: optimizer.state(),
         };
-        checkpoint.save(&path)?;
+        writer.write(CHECKPOINT_FILE, &checkpoint.to_bytes(&path)?)?;
+        writer.commit()?;
         let seconds = started.elapsed().as_secs_f64();
         progress.train_seconds += seconds - before_save;
         if let Some(last) = progress.history.epoch_seconds.last_mut() {
