@@ -180,7 +180,7 @@ impl Dataset {
                 n_features,
             });
         }
-        if features.len() % n_features != 0 {
+        if !features.len().is_multiple_of(n_features) {
             return Err(Error::FeatureLength { op: OP, len: features.len(), n_features });
         }
         if features.len() / n_features != n_samples {
@@ -347,15 +347,15 @@ fn check_targets(op: &'static str, targets: &Targets) -> Result<()> {
             if let Some((sample, &label)) = labels.iter().enumerate().find(|(_, l)| **l >= *n_classes) {
                 return Err(Error::LabelOutOfRange { op, sample, label, n_classes: *n_classes });
             }
-            if let Some(names) = class_names {
-                if names.len() != *n_classes {
-                    return Err(Error::NamesLength {
-                        op,
-                        what: "class",
-                        expected: *n_classes,
-                        found: names.len(),
-                    });
-                }
+            if let Some(names) = class_names
+                && names.len() != *n_classes
+            {
+                return Err(Error::NamesLength {
+                    op,
+                    what: "class",
+                    expected: *n_classes,
+                    found: names.len(),
+                });
             }
         }
         Targets::Values(values) => {

@@ -215,15 +215,15 @@ pub fn load_idx_dir(dir: impl AsRef<Path>) -> Result<LoadedData> {
         }
         None => None,
     };
-    if let Some(test) = &official_test {
-        if test.n_features() != data.n_features() {
-            let mismatch = Error::CountMismatch {
-                what: "features per test image (as in the training images)",
-                expected: data.n_features(),
-                found: test.n_features(),
-            };
-            return Err(mismatch.in_file(dir));
-        }
+    if let Some(test) = &official_test
+        && test.n_features() != data.n_features()
+    {
+        let mismatch = Error::CountMismatch {
+            what: "features per test image (as in the training images)",
+            expected: data.n_features(),
+            found: test.n_features(),
+        };
+        return Err(mismatch.in_file(dir));
     }
     Ok(LoadedData { data, official_test })
 }

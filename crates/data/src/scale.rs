@@ -101,7 +101,7 @@ impl Standardizer {
         if n_features == 0 || features.is_empty() {
             return Err(Error::EmptyDataset { op: OP, n_samples: 0, n_features });
         }
-        if features.len() % n_features != 0 {
+        if !features.len().is_multiple_of(n_features) {
             return Err(Error::FeatureLength { op: OP, len: features.len(), n_features });
         }
         if let Some(index) = features.iter().position(|x| !x.is_finite()) {
@@ -185,7 +185,7 @@ impl Standardizer {
     pub fn transform_features(&self, features: &mut [f32]) -> Result<()> {
         const OP: &str = "Standardizer::transform";
         let n_features = self.n_features();
-        if features.len() % n_features != 0 {
+        if !features.len().is_multiple_of(n_features) {
             return Err(Error::FeatureCountMismatch {
                 op: OP,
                 expected: n_features,

@@ -184,7 +184,7 @@ pub fn bayes_decisions<T: Float>(probabilities: &[T], cost: &CostMatrix) -> Resu
     const OP: &str = "bayes_decisions";
     let k = cost.num_classes;
     validate::non_empty(OP, probabilities.len())?;
-    if probabilities.len() % k != 0 {
+    if !probabilities.len().is_multiple_of(k) {
         return Err(EvalError::LengthMismatch {
             op: OP,
             expected_what: "a multiple of num_classes",

@@ -49,7 +49,7 @@ impl<T: Element> MultiHeadAttention<T> {
         causal: bool,
         rng: &mut impl Rng,
     ) -> Result<Self> {
-        if embed_dim == 0 || heads == 0 || embed_dim % heads != 0 {
+        if embed_dim == 0 || heads == 0 || !embed_dim.is_multiple_of(heads) {
             return Err(invalid(
                 "MultiHeadAttention::new",
                 format!("{heads} heads must divide the embedding size {embed_dim} (both positive)"),

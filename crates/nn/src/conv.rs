@@ -28,7 +28,11 @@ fn conv_params<T: Element>(
     bias: bool,
     rng: &mut impl Rng,
 ) -> Result<(Parameter<T>, Option<Parameter<T>>)> {
-    if groups == 0 || in_channels % groups != 0 || out_channels % groups != 0 || in_channels == 0 {
+    if groups == 0
+        || !in_channels.is_multiple_of(groups)
+        || !out_channels.is_multiple_of(groups)
+        || in_channels == 0
+    {
         return Err(invalid(
             op,
             format!(

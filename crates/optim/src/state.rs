@@ -203,15 +203,15 @@ impl<T: Float> Slots<T> {
                     grad_len: grad.len(),
                 });
             }
-            if let Some(Some(slot)) = self.slots.get(index) {
-                if slot.len != param.len() {
-                    return Err(OptimError::StateLengthMismatch {
-                        optimizer,
-                        index,
-                        param_len: param.len(),
-                        state_len: slot.len,
-                    });
-                }
+            if let Some(Some(slot)) = self.slots.get(index)
+                && slot.len != param.len()
+            {
+                return Err(OptimError::StateLengthMismatch {
+                    optimizer,
+                    index,
+                    param_len: param.len(),
+                    state_len: slot.len,
+                });
             }
         }
         if self.slots.is_empty() {

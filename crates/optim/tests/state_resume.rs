@@ -33,7 +33,7 @@ fn every_config() -> Vec<HyperParams> {
 /// A deterministic, irregular gradient: varied signs and magnitudes, an
 /// all-zero step, and a parameter that gets no gradient every third step.
 fn gradient<T: Float>(step: usize, param: usize, len: usize) -> Option<Vec<T>> {
-    if param == 1 && step % 3 == 0 {
+    if param == 1 && step.is_multiple_of(3) {
         return None;
     }
     if step == 7 {

@@ -169,7 +169,7 @@ fn evaluate_and_predict_refuse_bad_input() {
     assert!(!predictions.exists(), "no half-written predictions");
     // Data with other features than the model's.
     run_err(&["evaluate", "--model", arg(&run), "--dataset", "wine"], &["4 features", "13"]);
-    // A damaged weights file.
+    // A damaged weights file no longer matches the manifest the run wrote.
     std::fs::write(run.join("model.safetensors"), b"\x08\x00\x00\x00\x00\x00\x00\x00{").unwrap();
-    run_err(&["evaluate", "--model", arg(&run)], &["header"]);
+    run_err(&["evaluate", "--model", arg(&run)], &["model.safetensors does not match run.json"]);
 }

@@ -844,10 +844,10 @@ impl Walk {
         while let Some(at) = ready.pop() {
             let node = slots[at].node;
             let dy = slots[at].grad.take();
-            if self.retain_intermediate || self.targets.wants_node(node.id) {
-                if let Some(g) = &dy {
-                    store.intermediate.insert(node.id, g.clone());
-                }
+            if (self.retain_intermediate || self.targets.wants_node(node.id))
+                && let Some(g) = &dy
+            {
+                store.intermediate.insert(node.id, g.clone());
             }
             let state = node.take_state(self.keep_graph);
             let grads = match (dy, state) {

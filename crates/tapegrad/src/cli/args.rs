@@ -222,6 +222,9 @@ pub struct TrainArgs {
     /// uninterrupted run would have.
     #[arg(long)]
     pub resume: bool,
+    /// Replace files in --out that tapegrad did not write (or that were changed since).
+    #[arg(long)]
+    pub force: bool,
     /// Skip the PNG plots.
     #[arg(long)]
     pub no_plots: bool,

@@ -94,6 +94,11 @@ fn bad(path: &Path, reason: impl Into<String>) -> CliError {
 impl Checkpoint {
     /// Writes the checkpoint to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
+        super::output::write_atomic(path, &self.to_bytes(path)?)
+    }
+
+    /// The checkpoint as safetensors bytes (`path` names the file in errors).
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         let mut tensors = Vec::with_capacity(self.weights.len() * 2 + self.optimizer.params.len() * 2);
         for (prefix, list) in [("model", &self.weights), ("best", &self.best)] {
             for t in list.iter() {
@@ -125,8 +130,7 @@ impl Checkpoint {
         metadata.insert("config".to_string(), json(&self.config)?);
         metadata.insert("progress".to_string(), json(&self.progress)?);
         metadata.insert("optimizer".to_string(), json(&skeleton)?);
-        weights_file::save_with_metadata(path, &tensors, &metadata)?;
-        Ok(())
+        Ok(weights_file::to_bytes(&tensors, &metadata)?)
     }
 
     /// Reads a checkpoint, checking its format and that every buffer the optimizer state
@@ -135,7 +139,15 @@ impl Checkpoint {
         if !path.exists() {
             return Err(bad(path, "no checkpoint here (nothing to resume); train without --resume to start"));
         }
-        let file = weights_file::load_with_metadata(path)?;
+        let bytes = std::fs::read(path).map_err(|e| CliError::io("reading", path, e))?;
+        Checkpoint::from_bytes(path, &bytes)
+    }
+
+    /// Parses a checkpoint read from `path`, as [`Checkpoint::load`]; every tensor must hold
+    /// finite values.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
+        let file = weights_file::from_bytes(bytes)?;
+        check_finite(path, &file.tensors)?;
         let field = |key: &str| {
             file.metadata.get(key).ok_or_else(|| bad(path, format!("the checkpoint metadata has no `{key}`")))
         };
@@ -176,6 +188,24 @@ impl Checkpoint {
         };
         Ok(Checkpoint { config, progress, weights: strip("model/"), best: strip("best/"), optimizer })
     }
+}
+
+/// Refuses weights holding NaN or an infinity: such a file is corrupt (training stops on a
+/// non-finite loss, so it never writes one), and using it would print NaN predictions.
+pub fn check_finite(path: &Path, tensors: &[NamedTensor]) -> Result<()> {
+    for tensor in tensors {
+        let first_bad = match &tensor.data {
+            TensorData::F32(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, f64::from(v[i]))),
+            TensorData::F64(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i])),
+        };
+        if let Some((index, value)) = first_bad {
+            return Err(bad(
+                path,
+                format!("tensor `{}` holds {value} at index {index}; the weights are corrupt", tensor.name),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Serialising a value to a JSON string through a trait object (the metadata map is built

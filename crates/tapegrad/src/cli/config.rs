@@ -43,6 +43,19 @@ impl DataSource {
     pub fn from_args(args: &DataArgs) -> Result<DataSource> {
         match (&args.dataset, &args.data) {
             (Some(name), None) => {
+                // A shipped set knows its target, task and format: these flags would be ignored.
+                let file_only = [
+                    ("--target", args.target.is_some()),
+                    ("--task", args.task.is_some()),
+                    ("--separator", args.separator.is_some()),
+                    ("--header", args.header.is_some()),
+                ];
+                if let Some((flag, _)) = file_only.iter().find(|(_, given)| *given) {
+                    return Err(CliError::invalid(
+                        flag,
+                        "applies to a --data file, not to a shipped --dataset",
+                    ));
+                }
                 let set: Shipped = name.parse()?;
                 Ok(DataSource::Shipped { name: set.name().to_string() })
             }
@@ -310,6 +323,49 @@ fn at_least(flag: &'static str, value: f64, min: f64) -> Result<f64> {
     }
 }
 
+/// Refuses a flag the chosen optimizer, schedule or task does not use: it would be ignored.
+fn reject_inapplicable(
+    args: &TrainArgs,
+    optimizer: OptimizerArg,
+    schedule: ScheduleArg,
+    task: Task,
+) -> Result<()> {
+    use OptimizerArg as O;
+    use ScheduleArg as S;
+    let momentum = matches!(optimizer, O::Momentum | O::Nesterov | O::Rmsprop);
+    let betas = matches!(optimizer, O::Adam | O::Adamw);
+    let eps = !matches!(optimizer, O::Sgd | O::Momentum | O::Nesterov);
+    let gamma = matches!(schedule, S::Step | S::Exponential);
+    let min_lr = matches!(schedule, S::Cosine | S::WarmupCosine);
+    let huber = args.loss == Some(LossArg::Huber);
+    let checks: [(&'static str, bool, bool, &str); 10] = [
+        ("--momentum", args.momentum.is_some(), momentum, "--optimizer momentum, nesterov or rmsprop"),
+        ("--beta1", args.beta1.is_some(), betas, "--optimizer adam or adamw"),
+        ("--beta2", args.beta2.is_some(), betas, "--optimizer adam or adamw"),
+        ("--eps", args.eps.is_some(), eps, "--optimizer rmsprop, adam, adamw or adagrad"),
+        ("--alpha", args.alpha.is_some(), optimizer == O::Rmsprop, "--optimizer rmsprop"),
+        ("--step-size", args.step_size.is_some(), schedule == S::Step, "--schedule step"),
+        ("--gamma", args.gamma.is_some(), gamma, "--schedule step or exponential"),
+        (
+            "--warmup-epochs",
+            args.warmup_epochs.is_some(),
+            schedule == S::WarmupCosine,
+            "--schedule warmup-cosine",
+        ),
+        ("--min-lr", args.min_lr.is_some(), min_lr, "--schedule cosine or warmup-cosine"),
+        ("--huber-delta", args.huber_delta.is_some(), huber, "--loss huber"),
+    ];
+    for (flag, given, applies, needs) in checks {
+        if given && !applies {
+            return Err(CliError::invalid(flag, format!("applies only with {needs}")));
+        }
+    }
+    if args.label_smoothing.is_some() && task == Task::Regression {
+        return Err(CliError::invalid("--label-smoothing", "applies only to classification"));
+    }
+    Ok(())
+}
+
 /// The training settings from the flags, with the data set's defaults for what is not given.
 pub fn resolve_training(
     args: &TrainArgs,
@@ -327,6 +383,7 @@ pub fn resolve_training(
         (None, _) => d.weight_decay,
     };
     let weight_decay = at_least("--weight-decay", weight_decay, 0.0)?;
+    reject_inapplicable(args, optimizer, args.schedule.unwrap_or(d.schedule), task)?;
     let momentum = args.momentum.unwrap_or(0.9);
     let eps = args.eps;
     let hyper = match optimizer {
@@ -380,16 +437,25 @@ pub fn resolve_training(
     let schedule = match args.schedule.unwrap_or(d.schedule) {
         ScheduleArg::Constant => ScheduleSpec::Constant,
         ScheduleArg::Step => ScheduleSpec::Step {
-            step_size: args.step_size.unwrap_or(10).max(1),
+            step_size: match args.step_size.unwrap_or(10) {
+                0 => return Err(CliError::invalid("--step-size", "must be at least 1 epoch")),
+                n => n,
+            },
             gamma: at_least("--gamma", args.gamma.unwrap_or(0.5), 0.0)?,
         },
         ScheduleArg::Exponential => {
             ScheduleSpec::Exponential { gamma: at_least("--gamma", args.gamma.unwrap_or(0.95), 0.0)? }
         }
         ScheduleArg::Cosine => ScheduleSpec::Cosine { min_lr },
-        ScheduleArg::WarmupCosine => {
-            ScheduleSpec::WarmupCosine { warmup_epochs: args.warmup_epochs.unwrap_or(2), min_lr }
-        }
+        ScheduleArg::WarmupCosine => match args.warmup_epochs.unwrap_or(2) {
+            0 => {
+                return Err(CliError::invalid(
+                    "--warmup-epochs",
+                    "must be at least 1 (or use --schedule cosine)",
+                ));
+            }
+            warmup_epochs => ScheduleSpec::WarmupCosine { warmup_epochs, min_lr },
+        },
     };
     let epochs = args.epochs.unwrap_or(d.epochs);
     if epochs == 0 {

@@ -89,6 +89,12 @@ pub enum CliError {
     /// The speed benchmark failed.
     #[error(transparent)]
     Bench(#[from] tapegrad_bench::BenchError),
+    /// A model whose shape is beyond the stated limits (from a flag, a `config.json` or a checkpoint).
+    #[error("the model is too large: {reason}")]
+    ModelTooLarge {
+        /// Which limit, and the sizes.
+        reason: String,
+    },
     /// The data given to `evaluate` or `predict` does not fit the trained model.
     #[error("{reason}")]
     ModelMismatch {

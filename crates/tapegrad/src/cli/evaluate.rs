@@ -7,12 +7,14 @@ use serde_json::{Map, Value, json};
 use tapegrad_data::{CsvOptions, Dataset, LoadedData, Targets};
 
 use super::args::{EvaluateArgs, SplitArg, TaskArg};
+use super::checkpoint::check_finite;
 use super::config::{DataSource, RUN_FORMAT, RunConfig};
 use super::error::{CliError, Result};
 use super::model::Network;
-use super::output::{read_json, write_json_atomic};
+use super::output::{parse_json, refuse_if_input, write_json_atomic};
 use super::prepare::apply_features;
 use super::report::{render, score};
+use super::run_folder::{MANIFEST_FILE, RUN_FILES, read_verified};
 use super::train_command::{CONFIG_FILE, MODEL_FILE, set_threads};
 
 /// A trained run: its configuration and its network with the saved weights.
@@ -23,7 +25,13 @@ pub fn load_run(dir: &Path) -> Result<(RunConfig, Network)> {
             reason: "no such run folder (train one with `tapegrad train --out DIR`)".into(),
         });
     }
-    let config: RunConfig = read_json(&dir.join(CONFIG_FILE))?;
+    let [config_bytes, model_bytes] =
+        <[Vec<u8>; 2]>::try_from(read_verified(dir, &[CONFIG_FILE, MODEL_FILE])?)
+            .unwrap_or_else(|_| unreachable!("read_verified returns one file per name"));
+    let config_path = dir.join(CONFIG_FILE);
+    let config_text = String::from_utf8(config_bytes)
+        .map_err(|_| CliError::BadFile { path: config_path.clone(), reason: "not UTF-8 text".into() })?;
+    let config: RunConfig = parse_json(&config_path, &config_text)?;
     if config.format != RUN_FORMAT {
         return Err(CliError::BadFile {
             path: dir.join(CONFIG_FILE),
@@ -31,8 +39,20 @@ pub fn load_run(dir: &Path) -> Result<(RunConfig, Network)> {
         });
     }
     let network = Network::new(&config.model, config.training.seed)?;
-    nn::load_module(dir.join(MODEL_FILE), &network)?;
+    let model_path = dir.join(MODEL_FILE);
+    let tensors = nn::weights_file::from_bytes(&model_bytes)?.tensors;
+    check_finite(&model_path, &tensors)?;
+    nn::module_io::load_tensors(&network, &tensors)?;
     Ok((config, network))
+}
+
+/// Refuses an output (`flag`) that is one of the run folder's files or the data being read.
+pub fn refuse_inputs(flag: &'static str, out: &Path, run: &Path, data: Option<&Path>) -> Result<()> {
+    let mut inputs: Vec<std::path::PathBuf> =
+        RUN_FILES.iter().chain([&MANIFEST_FILE]).map(|name| run.join(name)).collect();
+    inputs.extend(data.map(Path::to_path_buf));
+    let inputs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    refuse_if_input(flag, out, &inputs)
 }
 
 /// The data source `evaluate` reads: the flags' (a `--data` file read with the run's task and,
@@ -93,6 +113,9 @@ fn all_samples(loaded: LoadedData) -> Result<Dataset> {
 /// Runs `tapegrad evaluate`.
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     set_threads(args.threads)?;
+    if let Some(out) = &args.out {
+        refuse_inputs("--out", out, &args.model, args.data.data.as_deref())?;
+    }
     let (config, network) = load_run(&args.model)?;
     let source = source_for(args, &config)?;
     let loaded = source.load()?;

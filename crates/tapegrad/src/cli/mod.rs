@@ -30,6 +30,7 @@ pub mod predict;
 pub mod prepare;
 pub mod progress;
 pub mod report;
+pub mod run_folder;
 pub mod train;
 pub mod train_command;
 
@@ -44,10 +45,10 @@ pub use error::{CliError, Result};
 pub fn say_text(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(141);
-        }
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(141);
     }
 }
 

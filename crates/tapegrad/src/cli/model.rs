@@ -31,7 +31,50 @@ pub struct ModelSpec {
     pub dropout: f64,
 }
 
+/// The widest layer tapegrad builds: inputs, hidden units or outputs.
+pub const MAX_UNITS: usize = 1 << 20;
+/// The most weights and biases a network may have, 2^28: 1 GiB of `f32` per copy, and training
+/// keeps about four (weights, gradients, two optimizer buffers).
+pub const MAX_PARAMETERS: usize = 1 << 28;
+/// The most values one layer's activations may hold at once (a batch's rows × the layer's width).
+pub const MAX_ACTIVATIONS: usize = 1 << 28;
+
 impl ModelSpec {
+    /// Checks the shape against [`MAX_UNITS`] and [`MAX_PARAMETERS`] with checked arithmetic,
+    /// before anything is allocated (the sizes may come from a flag, a `config.json` or a
+    /// checkpoint); returns the parameter count.
+    pub fn check_size(&self) -> Result<usize> {
+        let sizes = self.sizes();
+        if let Some(zero) = sizes.iter().position(|&s| s == 0) {
+            return Err(CliError::invalid("--hidden", format!("layer {zero} of {sizes:?} has no units")));
+        }
+        if let Some(&wide) = sizes.iter().find(|&&s| s > MAX_UNITS) {
+            return Err(CliError::ModelTooLarge {
+                reason: format!("a layer of {wide} units is wider than the limit of {MAX_UNITS}"),
+            });
+        }
+        let mut total: usize = 0;
+        for pair in sizes.windows(2) {
+            let layer = pair[0].checked_mul(pair[1]).and_then(|w| w.checked_add(pair[1]));
+            total = match layer.and_then(|l| total.checked_add(l)) {
+                Some(t) if t <= MAX_PARAMETERS => t,
+                _ => {
+                    return Err(CliError::ModelTooLarge {
+                        reason: format!(
+                            "layers {sizes:?} have more than the limit of {MAX_PARAMETERS} weights and biases"
+                        ),
+                    });
+                }
+            };
+        }
+        Ok(total)
+    }
+
+    /// The widest layer.
+    pub fn max_width(&self) -> usize {
+        self.sizes().into_iter().max().unwrap_or(1)
+    }
+
     /// The layer widths from input to output.
     pub fn sizes(&self) -> Vec<usize> {
         let mut sizes = vec![self.inputs];
@@ -87,10 +130,8 @@ impl Network {
         if !(0.0..1.0).contains(&spec.dropout) || !spec.dropout.is_finite() {
             return Err(CliError::invalid("--dropout", format!("{} is outside [0, 1)", spec.dropout)));
         }
+        spec.check_size()?;
         let sizes = spec.sizes();
-        if let Some(zero) = sizes.iter().position(|&s| s == 0) {
-            return Err(CliError::invalid("--hidden", format!("layer {zero} of {sizes:?} has no units")));
-        }
         let mut rng = StdRng::seed_from_u64(init_seed(seed));
         let init = Init::for_activation(activation);
         let per_hidden = if spec.dropout > 0.0 { 3 } else { 2 };
@@ -157,9 +198,10 @@ impl Network {
     /// Outputs for row-major `features` (`n_features` per row) in evaluation mode, computed in
     /// chunks without recording: `[rows × outputs]` row-major.
     pub fn predict(&self, features: &[f32]) -> Result<Vec<f32>> {
-        const CHUNK_ROWS: usize = 2048;
+        // At most 2048 rows, fewer for wide layers, so a chunk's activations stay small.
+        let chunk_rows = ((1 << 22) / self.spec.max_width()).clamp(1, 2048);
         let n_features = self.spec.inputs;
-        if features.len() % n_features != 0 {
+        if !features.len().is_multiple_of(n_features) {
             return Err(CliError::ModelMismatch {
                 reason: format!(
                     "the model takes {n_features} features per row; {} values do not make whole rows",
@@ -169,7 +211,7 @@ impl Network {
         }
         let mut out = Vec::with_capacity(features.len() / n_features * self.spec.outputs);
         tensor_core::no_grad(|| -> Result<()> {
-            for chunk in features.chunks(CHUNK_ROWS * n_features) {
+            for chunk in features.chunks(chunk_rows * n_features) {
                 let x = Tensor::from_slice(chunk, &[chunk.len() / n_features, n_features])?;
                 out.extend_from_slice(self.forward_eval(&x)?.as_slice());
             }

@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::error::{CliError, Result};
-use super::output::create_atomic_via;
+use super::output::write_atomic;
 
 /// DejaVu Sans (Bitstream Vera licence, see `assets/DejaVuSans-LICENSE.txt`).
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
@@ -205,18 +205,29 @@ fn plot_error(path: &Path) -> impl Fn(String) -> CliError + '_ {
     move |reason| CliError::Plot { path: path.to_path_buf(), reason }
 }
 
-/// Draws `draw` onto a `width × height` PNG at `path`, atomically.
+/// Draws `draw` onto a `width × height` PNG at `path`, atomically. The picture is drawn in
+/// memory and encoded here, then goes through the one safe writer: no file is opened by name.
 fn png(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> std::result::Result<(), String>,
 ) -> Result<()> {
-    create_atomic_via(path, |temporary| {
-        let root = BitMapBackend::new(temporary, size).into_drawing_area();
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string()).map_err(plot_error(path))?;
         draw(&root).map_err(plot_error(path))?;
-        root.present().map_err(|e| e.to_string()).map_err(plot_error(path))
-    })
+        root.present().map_err(|e| e.to_string()).map_err(plot_error(path))?;
+    }
+    let mut bytes = Vec::new();
+    let mut encoder = ::png::Encoder::new(&mut bytes, size.0, size.1);
+    encoder.set_color(::png::ColorType::Rgb);
+    encoder.set_depth(::png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut writer| writer.write_image_data(&pixels))
+        .map_err(|e| CliError::Plot { path: path.to_path_buf(), reason: format!("encoding PNG: {e}") })?;
+    write_atomic(path, &bytes)
 }
 
 /// The range of values with a 5% margin (and a unit range around a constant).

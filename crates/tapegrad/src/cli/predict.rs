@@ -15,7 +15,7 @@ use tapegrad_data::{Separator, TargetColumn};
 use super::args::PredictArgs;
 use super::config::{DataSource, RunConfig};
 use super::error::{CliError, Result};
-use super::evaluate::load_run;
+use super::evaluate::{load_run, refuse_inputs};
 use super::output::write_atomic;
 use super::report::{Output, predict};
 use super::train_command::set_threads;
@@ -190,6 +190,7 @@ fn predictions_csv(config: &RunConfig, output: &Output) -> String {
 /// Runs `tapegrad predict`.
 pub fn run(args: &PredictArgs) -> Result<()> {
     set_threads(args.threads)?;
+    refuse_inputs("--out", &args.out, &args.model, Some(&args.data))?;
     let (config, network) = load_run(&args.model)?;
     let separator = match &args.separator {
         Some(text) => text.parse::<Separator>().map_err(|e| CliError::invalid("--separator", e))?,

@@ -13,11 +13,12 @@ use tapegrad_distributed::{Communicator, all_reduce_gradients, rank_seed, shard}
 use tensor_core::{Parameter, Tensor};
 
 use super::args::LossArg;
-use super::checkpoint::{Checkpoint, Progress, checkpoint_path};
+use super::checkpoint::{CHECKPOINT_FILE, Checkpoint, Progress};
 use super::config::{LossSpec, RunConfig};
 use super::error::{CliError, Result};
-use super::model::{DropoutKey, Network};
+use super::model::{DropoutKey, MAX_ACTIVATIONS, Network};
 use super::progress::Reporter;
+use super::run_folder::RunWriter;
 
 /// How a call to [`train`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,17 +174,35 @@ fn distributed_step(
     Ok(f64::from(reported[0]))
 }
 
+/// Refuses batches whose activations would exceed [`MAX_ACTIVATIONS`] in the widest layer;
+/// checked before the run folder is touched.
+pub fn check_batch(config: &RunConfig, n_samples: usize) -> Result<()> {
+    let rows = config.training.batch_size.resolve(n_samples).max(1);
+    let width = config.model.max_width();
+    if rows.checked_mul(width).is_none_or(|n| n > MAX_ACTIVATIONS) {
+        return Err(CliError::invalid(
+            "--batch-size",
+            format!(
+                "batches of {rows} rows through a layer of {width} units exceed the limit of \
+                 {MAX_ACTIVATIONS} activations; use a smaller batch or narrower layers"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Trains `config`'s network on `train` (scaled), validating on `validation`, checkpointing
-/// into `dir`. With `resume`, continues from that checkpoint. `stop_after` pauses cleanly after
-/// that many epochs in total. With more than one rank in `comm`, each rank trains on its
-/// shard of every batch, the gradients are summed in rank order, and only rank 0 writes
-/// the checkpoint.
+/// into `dir` through `writer`. With `resume`, continues from that checkpoint. `stop_after`
+/// pauses cleanly after that many epochs in total. With more than one rank in `comm`, each
+/// rank trains on its shard of every batch, the gradients are summed in rank order, and only
+/// rank 0 — the one rank given a `writer` — writes the checkpoint.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     config: &RunConfig,
     train: &Dataset,
     validation: Option<&Dataset>,
     dir: &Path,
+    mut writer: Option<&mut RunWriter>,
     resume: Option<Checkpoint>,
     reporter: &mut Reporter,
     stop_after: Option<usize>,
@@ -205,7 +224,7 @@ pub fn train(
     let batches_per_epoch = spec.batch_size.resolve(train.n_samples()).max(1);
     let batches_per_epoch = train.n_samples().div_ceil(batches_per_epoch);
     let early_stopping = spec.patience > 0 && validation.is_some();
-    let path = checkpoint_path(dir);
+    let path = dir.join(CHECKPOINT_FILE);
 
     while !progress.finished && progress.epochs_done < spec.epochs {
         let epoch = progress.epochs_done;
@@ -288,8 +307,9 @@ pub fn train(
             best: best.clone(),
             optimizer: optimizer.state(),
         };
-        if comm.is_root() {
-            checkpoint.save(&path)?;
+        if let Some(writer) = writer.as_deref_mut() {
+            writer.write(CHECKPOINT_FILE, &checkpoint.to_bytes(&path)?)?;
+            writer.commit()?;
         }
         let seconds = started.elapsed().as_secs_f64();
         progress.train_seconds += seconds - before_save;

@@ -1,6 +1,7 @@
 //! `tapegrad train`: resolve the flags, prepare the data, train (or resume), then score the
 //! test split and write the run folder — model, configuration, metrics and plots — each file
-//! atomically and only once training has succeeded.
+//! atomically and only once training has succeeded, through the folder's [`RunWriter`], which
+//! locks it, refuses to replace files it did not write and commits the manifest last.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,23 +9,18 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use super::args::TrainArgs;
-use super::checkpoint::{Checkpoint, checkpoint_path};
+use super::checkpoint::{CHECKPOINT_FILE, Checkpoint, checkpoint_path};
 use super::config::{DataSource, RUN_FORMAT, RunConfig, parse_hidden, resolve_training};
 use super::error::{CliError, Result};
 use super::model::ModelSpec;
-use super::output::{ensure_dir, write_json_atomic};
+use super::output::json_bytes;
 use super::plots;
 use super::prepare::{Prepared, prepare};
 use super::progress::{Mode, Reporter};
 use super::report::{Predictions, Scored, render, score};
+use super::run_folder::RunWriter;
+pub use super::run_folder::{CONFIG_FILE, METRICS_FILE, MODEL_FILE};
 use super::train::{Ending, train};
-
-/// The files a finished run folder holds.
-pub const MODEL_FILE: &str = "model.safetensors";
-/// The run's configuration.
-pub const CONFIG_FILE: &str = "config.json";
-/// The run's metrics.
-pub const METRICS_FILE: &str = "metrics.json";
 
 /// Builds the rayon pool with `threads` workers (the GEMM and elementwise kernels use it).
 pub fn set_threads(threads: Option<usize>) -> Result<()> {
@@ -62,6 +58,7 @@ fn configure(args: &TrainArgs) -> Result<(RunConfig, Prepared)> {
         activation: activation.to_string(),
         dropout,
     };
+    model.check_size()?;
     let config = RunConfig {
         format: RUN_FORMAT.to_string(),
         dataset: source.display_name(),
@@ -72,6 +69,7 @@ fn configure(args: &TrainArgs) -> Result<(RunConfig, Prepared)> {
         training,
         preprocessing: prepared.preprocessing.clone(),
     };
+    super::train::check_batch(&config, prepared.train.n_samples())?;
     Ok((config, prepared))
 }
 
@@ -80,20 +78,53 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let started = Instant::now();
     set_threads(args.threads)?;
     let has_data = args.data.dataset.is_some() || args.data.data.is_some();
-    let (config, prepared, dir, resume) = if args.resume && !has_data {
+    if args.resume && args.force {
+        return Err(CliError::invalid(
+            "--force",
+            "does not apply to --resume, which continues tapegrad's own run",
+        ));
+    }
+    let comm = communicator(args.distributed)?;
+    // Rank 0 alone prints, locks the run folder and writes files; the other ranks only
+    // compute their shards, and read a checkpoint to resume from without a writer.
+    let root = comm.is_root();
+    let open_writer = |dir: &Path, force: bool, inputs: &[&Path]| -> Result<Option<RunWriter>> {
+        if root { RunWriter::open(dir, force, inputs).map(Some) } else { Ok(None) }
+    };
+    // Reads the checkpoint of the run folder. Rank 0 checks it against the manifest its
+    // writer holds; the other ranks read the same file and rely on rank 0's check (a rank-0
+    // error ends the whole job).
+    let load_checkpoint = |dir: &Path, writer: Option<&RunWriter>| -> Result<Checkpoint> {
+        let path = checkpoint_path(dir);
+        match writer.map(|w| w.read_owned(CHECKPOINT_FILE)).transpose()?.flatten() {
+            Some(bytes) => Checkpoint::from_bytes(&path, &bytes),
+            None => Checkpoint::load(&path),
+        }
+    };
+    let (config, prepared, dir, mut writer, resume) = if args.resume && !has_data {
         // `--resume --out DIR` alone: the checkpoint says what the run is.
         let dir = args.out.clone().ok_or_else(|| {
             CliError::invalid("--resume", "give the run folder (--out DIR) or the flags of the run to resume")
         })?;
-        let checkpoint = Checkpoint::load(&checkpoint_path(&dir))?;
+        if !dir.is_dir() {
+            return Err(CliError::BadFile { path: dir, reason: "no such run folder to resume".into() });
+        }
+        let writer = open_writer(&dir, false, &[])?;
+        let checkpoint = load_checkpoint(&dir, writer.as_ref())?;
+        checkpoint.config.model.check_size()?;
         let config = checkpoint.config.clone();
         let prepared = prepare(&config.source, &config.split)?;
-        (config, prepared, dir, Some(checkpoint))
+        (config, prepared, dir, writer, Some(checkpoint))
     } else {
         let (config, prepared) = configure(args)?;
         let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&config.dataset));
+        let inputs: Vec<&Path> = match &config.source {
+            DataSource::File { path, .. } => vec![path.as_path()],
+            DataSource::Shipped { .. } => Vec::new(),
+        };
+        let writer = open_writer(&dir, args.force, &inputs)?;
         let resume = if args.resume {
-            let checkpoint = Checkpoint::load(&checkpoint_path(&dir))?;
+            let checkpoint = load_checkpoint(&dir, writer.as_ref())?;
             let differences = checkpoint.config.differences(&config);
             if !differences.is_empty() {
                 return Err(CliError::ResumeMismatch { dir, differences: differences.join("; ") });
@@ -102,19 +133,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         } else {
             None
         };
-        (config, prepared, dir, resume)
+        (config, prepared, dir, writer, resume)
     };
     if resume.as_ref().is_some_and(|c| c.config.preprocessing != prepared.preprocessing) {
         return Err(CliError::ResumeMismatch {
             dir,
             differences: "the data's fitted standardisation (the data file changed)".into(),
         });
-    }
-    let comm = communicator(args.distributed)?;
-    // Rank 0 alone prints and writes files; the other ranks only compute their shards.
-    let root = comm.is_root();
-    if root {
-        ensure_dir(&dir)?;
     }
     let mut reporter = Reporter::new(Mode::detect(args.quiet || !root));
     reporter.line(&describe(&config, &prepared, &dir));
@@ -129,14 +154,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         &prepared.train,
         prepared.validation.as_ref(),
         &dir,
+        writer.as_mut(),
         resume,
         &mut reporter,
         args.stop_after,
         comm.as_ref(),
     )?;
-    if !root {
+    let Some(mut writer) = writer else {
         return Ok(());
-    }
+    };
     if trained.ending == Ending::Paused {
         reporter.line(&format!(
             "paused after epoch {}; continue with --resume --out {}",
@@ -151,12 +177,19 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (None, None) => ("Training set (no held-out split)", &prepared.train),
     };
     let scored = score(&trained.network, &config.preprocessing, data)?;
-    nn::save_module(dir.join(MODEL_FILE), &trained.network)?;
-    write_json_atomic(&dir.join(CONFIG_FILE), &config)?;
+    let weights = nn::module_io::module_tensors(&trained.network)?;
+    writer.write(MODEL_FILE, &nn::weights_file::to_bytes(&weights, &Default::default())?)?;
+    writer.write(CONFIG_FILE, &json_bytes(&dir.join(CONFIG_FILE), &config)?)?;
     let metrics = metrics_json(&config, &prepared, &scored, &trained.progress);
-    write_json_atomic(&dir.join(METRICS_FILE), &metrics)?;
-    let plots =
-        if args.no_plots { Vec::new() } else { write_plots(&dir, &config, &scored, &trained.progress)? };
+    writer.write(METRICS_FILE, &json_bytes(&dir.join(METRICS_FILE), &metrics)?)?;
+    let plots = if args.no_plots {
+        Vec::new()
+    } else {
+        write_plots(&mut writer, &config, &scored, &trained.progress)?
+    };
+    // Written last: until now a reader sees the previous run whole, or refuses the folder.
+    writer.commit()?;
+    drop(writer);
     if reporter.mode() != Mode::Quiet {
         say!();
         super::say_text(&render(title, &scored)?);
@@ -259,9 +292,9 @@ fn describe_schedule(schedule: &super::config::ScheduleSpec) -> String {
     }
 }
 
-/// Weights and biases of a network of this shape.
+/// Weights and biases of a network of this shape (saturating: the shape was checked first).
 fn parameter_count(model: &ModelSpec) -> usize {
-    model.sizes().windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+    model.check_size().unwrap_or(usize::MAX)
 }
 
 /// `535818` → `535,818`.
@@ -269,7 +302,7 @@ fn group_thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -310,47 +343,55 @@ fn metrics_json(
 
 /// Draws the run's plots; returns their file names.
 fn write_plots(
-    dir: &Path,
+    writer: &mut RunWriter,
     config: &RunConfig,
     scored: &Scored,
     progress: &super::checkpoint::Progress,
 ) -> Result<Vec<String>> {
     let mut written = Vec::new();
     let history = &progress.history;
-    plots::loss_curves(
-        &dir.join("loss.png"),
-        &format!("{}: loss per epoch", config.dataset),
-        &history.train_loss,
-        &history.validation_loss,
-    )?;
+    writer.write_via("loss.png", |path| {
+        plots::loss_curves(
+            path,
+            &format!("{}: loss per epoch", config.dataset),
+            &history.train_loss,
+            &history.validation_loss,
+        )
+    })?;
     written.push("loss.png".to_string());
     match &scored.predictions {
         Predictions::Classes { y_true, y_pred, probabilities, n_classes, class_names } => {
             let kind = if *n_classes == 2 { "" } else { ", one-vs-rest" };
-            plots::pr_curves(
-                &dir.join("pr_curve.png"),
-                &format!("{}: precision-recall (test{kind})", config.dataset),
-                y_true,
-                probabilities,
-                class_names,
-            )?;
+            writer.write_via("pr_curve.png", |path| {
+                plots::pr_curves(
+                    path,
+                    &format!("{}: precision-recall (test{kind})", config.dataset),
+                    y_true,
+                    probabilities,
+                    class_names,
+                )
+            })?;
             let confusion = eval::ConfusionMatrix::new(y_true, y_pred, *n_classes)?;
-            plots::confusion_heatmap(
-                &dir.join("confusion_matrix.png"),
-                &format!("{}: confusion matrix (test)", config.dataset),
-                &confusion.rows(),
-                class_names,
-            )?;
+            writer.write_via("confusion_matrix.png", |path| {
+                plots::confusion_heatmap(
+                    path,
+                    &format!("{}: confusion matrix (test)", config.dataset),
+                    &confusion.rows(),
+                    class_names,
+                )
+            })?;
             written.push("pr_curve.png".to_string());
             written.push("confusion_matrix.png".to_string());
         }
         Predictions::Values { y_true, y_pred } => {
-            plots::predicted_vs_actual(
-                &dir.join("predicted_vs_actual.png"),
-                &format!("{}: predicted vs actual (test)", config.dataset),
-                y_true,
-                y_pred,
-            )?;
+            writer.write_via("predicted_vs_actual.png", |path| {
+                plots::predicted_vs_actual(
+                    path,
+                    &format!("{}: predicted vs actual (test)", config.dataset),
+                    y_true,
+                    y_pred,
+                )
+            })?;
             written.push("predicted_vs_actual.png".to_string());
         }
     }

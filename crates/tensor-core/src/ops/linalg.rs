@@ -40,13 +40,15 @@ impl Operand {
 /// With `accumulate` the product is added to `dst`'s contents (how `linear` adds
 /// its bias for free).
 ///
-/// Above `PARALLEL_FLOPS` on a pool of several threads, the output's rows are cut
-/// into one block per thread and each block is a single-threaded product. Measured
-/// on the MLP's products with 2 threads, this beats the kernel's own threading most
-/// where an operand is transposed (the weight gradient `xᵀ·dy`: 1.5× → 1.9× one
-/// thread). Every output element is computed by the same micro-kernel in the same
-/// order as without the cut, so the result is the same for any thread count (a cut
-/// along columns is not: it moves elements between the kernel's tiles).
+/// Above `PARALLEL_FLOPS`, the output's rows are cut into blocks of `ROW_BLOCK` rows
+/// and each block is a single-threaded product, the blocks shared out by rayon.
+/// Measured on the MLP's products with 2 threads, this beats the kernel's own
+/// threading most where an operand is transposed (the weight gradient `xᵀ·dy`). The
+/// cut depends only on the shape, never on the thread count: the kernel chooses its
+/// blocking (and so the order of each element's sums) from the sizes it is given, so
+/// blocks sized by the thread count gave different bits under 1, 2 and 4 threads.
+/// With a fixed cut every thread count runs the very same products. (A cut along
+/// columns is avoided: it moves elements between the kernel's tiles.)
 #[allow(clippy::too_many_arguments)]
 fn gemm_into<T: Element>(
     dst: &mut [T],
@@ -73,22 +75,28 @@ fn gemm_into<T: Element>(
         (last(m, k, lhs) as usize) < a.len() && (last(k, n, rhs) as usize) < b.len(),
         "tensor invariant: gemm_into operands hold op(A) m×k and op(B) k×n"
     );
-    let threads = rayon::current_num_threads();
-    let parallel = m * n * k >= PARALLEL_FLOPS && threads > 1;
-    let parts = if parallel { threads.min(m / MIN_ROWS) } else { 1 };
-    if parts <= 1 {
-        // One thread, or too few rows to cut: the kernel's own threading (which
-        // splits along its own tiles, so the bits do not depend on the threads).
-        let parallelism = if parallel { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let parallel = m * n * k >= PARALLEL_FLOPS && m > ROW_BLOCK;
+    if !parallel {
         // SAFETY: `dst` holds at least m·n elements (row stride n); `a` and `b` hold
         // op(A) and op(B) through their non-negative strides (checked above); `dst`
         // is a distinct `&mut` borrow, so it overlaps neither operand.
         unsafe {
-            gemm_raw(dst.as_mut_ptr(), m, n, k, a.as_ptr(), lhs, b.as_ptr(), rhs, accumulate, parallelism)
+            gemm_raw(
+                dst.as_mut_ptr(),
+                m,
+                n,
+                k,
+                a.as_ptr(),
+                lhs,
+                b.as_ptr(),
+                rhs,
+                accumulate,
+                gemm::Parallelism::None,
+            )
         };
         return;
     }
-    let block = m.div_ceil(parts).next_multiple_of(8);
+    let block = ROW_BLOCK;
     dst[..m * n].par_chunks_mut(block * n).enumerate().for_each(|(i, rows)| {
         let first = i * block;
         let count = rows.len() / n;
@@ -104,8 +112,9 @@ fn gemm_into<T: Element>(
     });
 }
 
-/// The fewest output rows worth a thread of their own.
-const MIN_ROWS: usize = 32;
+/// The output rows of one block of a parallel product: a constant, so the blocks (and
+/// the bits of the result) are the same for every thread count.
+const ROW_BLOCK: usize = 32;
 
 /// One `gemm` call: `dst (m × n, row stride n) = [dst +] op(A)·op(B)`.
 ///
