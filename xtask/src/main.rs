@@ -62,7 +62,7 @@ fn ci() -> Result<(), String> {
     docs()
 }
 
-/// The MPI test (`crates/tapegrad/tests/mpi.rs`): 2 ranks against 1 process, when `mpirun`
+/// The MPI test (`crates/tapegrad-cli/tests/mpi.rs`): 2 ranks against 1 process, when `mpirun`
 /// is installed (`.ci/run` installs Open MPI); otherwise says plainly that it skipped it.
 fn mpi() -> Result<(), String> {
     let found = Command::new("mpirun").arg("--version").output().is_ok_and(|o| o.status.success());
@@ -71,7 +71,7 @@ fn mpi() -> Result<(), String> {
         return Ok(());
     }
     let cargo = cargo();
-    run("mpi", &cargo, &["nextest", "run", "-p", "tapegrad", "--features", "mpi", "--test", "mpi"], &[])
+    run("mpi", &cargo, &["nextest", "run", "-p", "tapegrad-cli", "--features", "mpi", "--test", "mpi"], &[])
 }
 
 /// Runs each `crates/tapegrad/examples/*.rs`, so the examples the docs point to

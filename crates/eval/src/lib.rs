@@ -1,7 +1,7 @@
 //! Classification and regression metrics: plain slices in, plain numbers out; independent of the tape (issue: eval).
 //!
 //! Every metric agrees with scikit-learn (checked against
-//! `tests/fixtures/metrics_sklearn.json` to 1e-10 relative), except where a
+//! `fixtures/metrics_sklearn.json` to 1e-10 relative), except where a
 //! documented choice below says otherwise.
 //!
 //! - **Inputs**: class labels are `usize` in `0..num_classes`; scores,

@@ -1,7 +1,7 @@
 //! Conformance with scikit-learn: every value of every case in `metrics_sklearn.json`.
 //!
 //! The fixture folder is `$TAPEGRAD_FIXTURES` when set, else the repo's
-//! `tests/fixtures`. Nothing here depends on the particular cases: every case
+//! `fixtures`. Nothing here depends on the particular cases: every case
 //! of a known kind is run, every output key it holds is checked (an unknown
 //! kind or key is a failure, so nothing is skipped silently), and all
 //! mismatches are reported together.
@@ -17,7 +17,7 @@ const RELATIVE_TOLERANCE: f64 = 1e-10;
 fn fixture_dir() -> PathBuf {
     std::env::var_os("TAPEGRAD_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures")))
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures")))
 }
 
 /// Collects mismatches so one run reports all of them.

@@ -5,7 +5,7 @@
 //! weight), and must reproduce PyTorch's loss, gradients and (where given) Hessian-vector
 //! products to 1e-8 relative.
 //!
-//! The folder is `TAPEGRAD_FIXTURES` when set, else the project's `tests/fixtures`. Cases with
+//! The folder is `TAPEGRAD_FIXTURES` when set, else the project's `fixtures`. Cases with
 //! other names are tensor-core's and are skipped; nothing depends on how many cases there are.
 
 use nn::loss::{self, Reduction};
@@ -24,7 +24,7 @@ type Fallible<T> = Result<T, String>;
 fn fixtures_dir() -> (std::path::PathBuf, bool) {
     match std::env::var_os("TAPEGRAD_FIXTURES") {
         Some(dir) => (dir.into(), true),
-        None => (concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures").into(), false),
+        None => (concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures").into(), false),
     }
 }
 

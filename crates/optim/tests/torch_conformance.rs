@@ -54,7 +54,7 @@ struct ScheduleCase {
 fn fixtures_dir() -> PathBuf {
     match std::env::var_os("TAPEGRAD_FIXTURES") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures")),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures")),
     }
 }
 

@@ -1,5 +1,6 @@
 //! tapegrad: reverse-mode automatic differentiation on n-d tensors, with a
-//! neural-network front-end. This facade re-exports the workspace's crates.
+//! neural-network front-end. This facade re-exports the workspace's crates; the command line
+//! is the separate `tapegrad-cli` crate, so depending on this one pulls in no CLI crates.
 
 pub use eval;
 pub use nn;
@@ -9,7 +10,3 @@ pub use tapegrad_data as data;
 /// Data-parallel training: gradient all-reduce, sharding, rank seeds (`tapegrad-distributed`).
 pub use tapegrad_distributed as distributed;
 pub use tensor_core;
-
-// The `tapegrad` command line (train, evaluate, predict, lesson), as a library so its parts
-// can be tested and reused; documented by its own `//!` page.
-pub mod cli;

@@ -4,7 +4,7 @@
 //! generically: only the function names of the fixtures README are known here, and
 //! every setting comes from the case's `params`. Reads the fixture folder from
 //! `TAPEGRAD_FIXTURES` when set (other cases in this format run through the same
-//! code), else the repo's `tests/fixtures`.
+//! code), else the repo's `fixtures`.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ use tensor_core::{AttentionMask, BackwardOptions, ConvOptions, Error, Indices, R
 fn fixtures_dir() -> std::path::PathBuf {
     match std::env::var_os("TAPEGRAD_FIXTURES") {
         Some(dir) => dir.into(),
-        None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures").into(),
+        None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures").into(),
     }
 }
 

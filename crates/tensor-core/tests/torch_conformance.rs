@@ -1,7 +1,7 @@
 //! Conformance with PyTorch: every case of `grads_torch.json` (output, gradients and
 //! Hessian-vector products) recomputed with the engine's ops, to 1e-8 relative.
 //! Reads the fixture folder from `TAPEGRAD_FIXTURES` when set (other cases in the
-//! same format run through the same code), else the repo's `tests/fixtures`.
+//! same format run through the same code), else the repo's `fixtures`.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -11,7 +11,7 @@ use tensor_core::{BackwardOptions, Error, Tensor};
 fn fixtures_dir() -> std::path::PathBuf {
     match std::env::var_os("TAPEGRAD_FIXTURES") {
         Some(dir) => dir.into(),
-        None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures").into(),
+        None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures").into(),
     }
 }
 

@@ -25,8 +25,9 @@ struct Operand {
 }
 
 impl Operand {
-    fn new(rows: usize, cols: usize, transposed: bool) -> Self {
-        let _ = rows;
+    /// The strides of a row-major matrix with `cols` columns, read as is or transposed
+    /// (the row count does not enter: a row-major layout is fixed by its row length).
+    fn new(cols: usize, transposed: bool) -> Self {
         if transposed {
             Operand { row_stride: 1, col_stride: cols as isize }
         } else {
@@ -222,8 +223,8 @@ impl<T: Element> Tensor<T> {
         if m * n > 0 && k > 0 {
             let sa: Vec<usize> = broadcast_strides(batch_a, &batch).iter().map(|s| s * ra * ca).collect();
             let sb: Vec<usize> = broadcast_strides(batch_b, &batch).iter().map(|s| s * rb * cb).collect();
-            let lhs = Operand::new(ra, ca, ta);
-            let rhs = Operand::new(rb, cb, tb);
+            let lhs = Operand::new(ca, ta);
+            let rhs = Operand::new(cb, tb);
             let mut out_offset = 0;
             let (a, b) = (self.as_slice(), other.as_slice());
             walk2(&batch, &sa, &sb, |oa, ob| {
@@ -298,8 +299,8 @@ impl<T: Element> Tensor<T> {
             data.extend_from_slice(b.as_slice());
         }
         if rows * outputs > 0 && inputs > 0 {
-            let lhs = Operand::new(rows, inputs, false);
-            let rhs = Operand::new(inputs, outputs, false);
+            let lhs = Operand::new(inputs, false);
+            let rhs = Operand::new(outputs, false);
             gemm_into(&mut data, rows, outputs, inputs, self.as_slice(), lhs, w.as_slice(), rhs, true);
         }
         let y = Tensor::from_parts(data, shape);

@@ -17,7 +17,7 @@ use super::error::{CliError, Result};
 use super::output::write_atomic;
 
 /// DejaVu Sans (Bitstream Vera licence, see `assets/DejaVuSans-LICENSE.txt`).
-static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Whether text can be drawn: the font registered.
 fn text_enabled() -> bool {

@@ -225,7 +225,7 @@ fn communicator(distributed: bool) -> Result<Box<dyn tapegrad_distributed::Commu
         Err(CliError::invalid(
             "--distributed",
             "this tapegrad was built without MPI; install Open MPI (apt-get install openmpi-bin \
-             libopenmpi-dev libclang-dev) and build with `cargo build --release -p tapegrad --features mpi`",
+             libopenmpi-dev libclang-dev) and build with `cargo build --release -p tapegrad-cli --features mpi`",
         ))
     }
 }

@@ -8,9 +8,9 @@ use std::fs;
 use std::path::Path;
 
 use common::{arg, run_err, run_ok, tapegrad};
-use tapegrad::cli::checkpoint::Checkpoint;
-use tapegrad::cli::run_folder::{Manifest, fingerprint};
-use tapegrad::nn::weights_file::{self, TensorData};
+use nn::weights_file::{self, TensorData};
+use tapegrad_cli::checkpoint::Checkpoint;
+use tapegrad_cli::run_folder::{Manifest, fingerprint};
 
 /// Trains a one-epoch iris run into `run`.
 fn train(run: &Path, extra: &[&str]) {

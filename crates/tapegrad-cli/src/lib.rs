@@ -8,10 +8,10 @@
 /// [`say_text`]) instead of panicking.
 macro_rules! say {
     () => {
-        $crate::cli::say_text("\n")
+        $crate::say_text("\n")
     };
     ($($arg:tt)*) => {
-        $crate::cli::say_text(&format!("{}\n", format_args!($($arg)*)))
+        $crate::say_text(&format!("{}\n", format_args!($($arg)*)))
     };
 }
 

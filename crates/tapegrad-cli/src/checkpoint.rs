@@ -227,10 +227,10 @@ mod erased {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::args::TrainArgs;
-    use crate::cli::config::{DataSource, RUN_FORMAT, resolve_training};
-    use crate::cli::model::{ModelSpec, Network};
-    use crate::cli::prepare::prepare;
+    use crate::args::TrainArgs;
+    use crate::config::{DataSource, RUN_FORMAT, resolve_training};
+    use crate::model::{ModelSpec, Network};
+    use crate::prepare::prepare;
     use optim::StepParams;
     use tensor_core::Tensor;
 
