@@ -5,7 +5,7 @@
 //! generated sample.
 //!
 //! - CI (`cargo xtask examples`, debug build): `cargo run -p tapegrad --example char_gpt`
-//!   runs the short default schedule (30 steps).
+//!   runs the short default schedule (60 steps).
 //! - A real run: `cargo run --release -p tapegrad --example char_gpt -- --steps 2000`.
 //! - The PyTorch check: `cargo run --release -p tapegrad --example char_gpt -- --trace
 //!   /tmp/char_gpt` writes the first 10 steps in f64, and

@@ -35,7 +35,7 @@ pub const TRACE_STEPS: usize = 10;
 #[derive(Parser, Debug)]
 pub struct Args {
     /// Optimizer steps (default: the short schedule CI runs).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     pub steps: usize,
     /// Steps between two loss reports (default: a quarter of the run).
     #[arg(long)]
