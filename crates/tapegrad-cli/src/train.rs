@@ -37,6 +37,11 @@ pub struct Trained {
     pub progress: Progress,
     /// How the call ended.
     pub ending: Ending,
+    /// Seconds this rank spent in the gradient all-reduce in this session (0 for one
+    /// process): the exchange itself plus any wait for slower ranks.
+    pub all_reduce_seconds: f64,
+    /// Seconds of this session's training loop (steps, validation, checkpoints).
+    pub session_seconds: f64,
 }
 
 /// The loss of `outputs` against batch `targets`.
@@ -139,6 +144,7 @@ fn distributed_step(
     spec: &super::config::TrainSpec,
     comm: &dyn Communicator,
     optimizer: &mut dyn optim::Optimizer<f32>,
+    all_reduce_time: &mut std::time::Duration,
 ) -> Result<f64> {
     let part = shard(at.batch.n_samples, comm.rank(), comm.size());
     let batch = slice_batch(&at.batch, part.range());
@@ -157,7 +163,9 @@ fn distributed_step(
     };
     // The scaled loss rides in the same message, so every rank reports the global mean.
     let mut reported = [value];
+    let exchange = Instant::now();
     let grads = all_reduce_gradients(comm, at.params, grads.as_ref(), &mut reported)?;
+    *all_reduce_time += exchange.elapsed();
     let grads = match spec.clip_norm {
         Some(max_norm) => {
             let mut buffers: Vec<Vec<f32>> = grads.iter().flatten().map(Tensor::to_vec).collect();
@@ -226,6 +234,8 @@ pub fn train(
     let early_stopping = spec.patience > 0 && validation.is_some();
     let path = dir.join(CHECKPOINT_FILE);
 
+    let mut all_reduce_time = std::time::Duration::ZERO;
+    let session = Instant::now();
     while !progress.finished && progress.epochs_done < spec.epochs {
         let epoch = progress.epochs_done;
         let lr = schedule.lr_at(epoch);
@@ -241,6 +251,7 @@ pub fn train(
                     spec,
                     comm,
                     &mut *optimizer,
+                    &mut all_reduce_time,
                 )?
             } else {
                 let x = Tensor::from_vec(batch.features, &[batch.n_samples, n_features])?;
@@ -326,11 +337,23 @@ pub fn train(
             ));
         }
         if !progress.finished && stop_after.is_some_and(|k| progress.epochs_done >= k) {
-            return Ok(Trained { network, progress, ending: Ending::Paused });
+            return Ok(Trained {
+                network,
+                progress,
+                ending: Ending::Paused,
+                all_reduce_seconds: all_reduce_time.as_secs_f64(),
+                session_seconds: session.elapsed().as_secs_f64(),
+            });
         }
     }
     if early_stopping && !best.is_empty() {
         load_weights(&network, &best)?;
     }
-    Ok(Trained { network, progress, ending: Ending::Finished })
+    Ok(Trained {
+        network,
+        progress,
+        ending: Ending::Finished,
+        all_reduce_seconds: all_reduce_time.as_secs_f64(),
+        session_seconds: session.elapsed().as_secs_f64(),
+    })
 }

@@ -180,7 +180,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let weights = nn::module_io::module_tensors(&trained.network)?;
     writer.write(MODEL_FILE, &nn::weights_file::to_bytes(&weights, &Default::default())?)?;
     writer.write(CONFIG_FILE, &json_bytes(&dir.join(CONFIG_FILE), &config)?)?;
-    let metrics = metrics_json(&config, &prepared, &scored, &trained.progress);
+    let mut metrics = metrics_json(&config, &prepared, &scored, &trained.progress);
+    if comm.size() > 1 {
+        metrics["distributed"] = json!({
+            "ranks": comm.size(),
+            "session_seconds": trained.session_seconds,
+            "all_reduce_seconds": trained.all_reduce_seconds,
+        });
+    }
     writer.write(METRICS_FILE, &json_bytes(&dir.join(METRICS_FILE), &metrics)?)?;
     let plots = if args.no_plots {
         Vec::new()
@@ -204,6 +211,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             progress.epochs_done,
             started.elapsed().as_secs_f64()
         );
+        if comm.size() > 1 {
+            say!(
+                "The gradient all-reduce over {} ranks took {:.2}s of this session's {:.1}s ({:.0}%).",
+                comm.size(),
+                trained.all_reduce_seconds,
+                trained.session_seconds,
+                100.0 * trained.all_reduce_seconds / trained.session_seconds.max(f64::MIN_POSITIVE)
+            );
+        }
         let mut files = vec![MODEL_FILE.to_string(), CONFIG_FILE.to_string(), METRICS_FILE.to_string()];
         files.extend(plots);
         say!("Wrote {} in {}", files.join(", "), dir.display());

@@ -79,6 +79,14 @@ fn two_ranks_match_one_process_and_rerun_identically() {
         std::fs::read(again.join(model)).unwrap(),
         "two runs with 2 ranks differ"
     );
+    // The run says how much of its time the exchange took; a single process has no such entry.
+    let metrics = |run: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap()
+    };
+    let distributed = &metrics(&two)["distributed"];
+    assert_eq!(distributed["ranks"], 2);
+    assert!(distributed["all_reduce_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{distributed}");
+    assert!(metrics(&one).get("distributed").is_none());
     let (a, b) = (parameters(&one.join(model)), parameters(&two.join(model)));
     assert_eq!(a.len(), b.len());
     let scale = a.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
