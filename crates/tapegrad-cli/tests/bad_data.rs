@@ -142,19 +142,7 @@ fn evaluate_and_predict_refuse_bad_input() {
     let d = dir.path();
     run_err(&["evaluate", "--model", arg(&d.join("nothing"))], &["nothing", "no such run folder"]);
     let run = d.join("run");
-    run_ok(&[
-        "train",
-        "--dataset",
-        "iris",
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "-q",
-        "--no-plots",
-        "--out",
-        arg(&run),
-    ]);
+    common::train_iris(&run, &[]);
     let predictions = d.join("p.csv");
     let bad = write(d, "bad.csv", b"5.1,3.5,1.4,0.2\n6.7,oops,5.2,2.3\n");
     run_err(

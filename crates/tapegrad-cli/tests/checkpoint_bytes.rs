@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{arg, run_ok};
+use common::train_iris;
 use proptest::prelude::*;
 use tapegrad_cli::checkpoint::Checkpoint;
 
@@ -17,19 +17,7 @@ fn real_checkpoint() -> &'static [u8] {
     BYTES.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
-        run_ok(&[
-            "train",
-            "--dataset",
-            "iris",
-            "--epochs",
-            "1",
-            "--threads",
-            "1",
-            "-q",
-            "--no-plots",
-            "--out",
-            arg(&run),
-        ]);
+        train_iris(&run, &[]);
         std::fs::read(run.join("checkpoint.safetensors")).unwrap()
     })
 }

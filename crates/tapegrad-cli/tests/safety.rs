@@ -14,10 +14,7 @@ use tapegrad_cli::run_folder::{Manifest, fingerprint};
 
 /// Trains a one-epoch iris run into `run`.
 fn train(run: &Path, extra: &[&str]) {
-    let mut args = vec!["train", "--dataset", "iris", "--epochs", "1", "--threads", "1", "-q", "--no-plots"];
-    args.extend(extra);
-    args.extend(["--out", arg(run)]);
-    run_ok(&args);
+    common::train_iris(run, extra);
 }
 
 /// Replaces `name` in the run folder and records it in the manifest, as a training would: the

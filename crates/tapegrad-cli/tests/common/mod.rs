@@ -62,3 +62,12 @@ pub fn assert_png(path: &Path) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(bytes.len() > 1000 && &bytes[..8] == b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
 }
+
+/// Trains a one-epoch iris run (one thread, quiet, no plots) into `run`, with `extra` flags.
+#[track_caller]
+pub fn train_iris(run: &Path, extra: &[&str]) {
+    let mut args = vec!["train", "--dataset", "iris", "--epochs", "1", "--threads", "1", "-q", "--no-plots"];
+    args.extend(extra);
+    args.extend(["--out", arg(run)]);
+    run_ok(&args);
+}
