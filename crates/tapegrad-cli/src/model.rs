@@ -471,6 +471,62 @@ mod tests {
         }
     }
 
+    fn cnn(channels: Vec<usize>, side: usize) -> ModelSpec {
+        ModelSpec {
+            inputs: side * side,
+            hidden: vec![16],
+            outputs: 10,
+            kind: ModelArg::Cnn,
+            conv: Some(ConvSpec { height: side, width: side, channels }),
+            ..spec(0.25)
+        }
+    }
+
+    #[test]
+    fn a_configuration_without_a_kind_is_an_mlp() {
+        let text = r#"{"inputs": 4, "hidden": [8], "outputs": 3, "activation": "relu", "dropout": 0.0}"#;
+        let spec: ModelSpec = serde_json::from_str(text).unwrap();
+        assert_eq!((spec.kind, &spec.conv), (ModelArg::Mlp, &None));
+        let written = serde_json::to_value(&spec).unwrap();
+        assert_eq!(written["kind"], "mlp");
+        assert!(written.get("conv").is_none());
+    }
+
+    #[test]
+    fn cnn_names_follow_the_pytorch_sequential_and_shapes_flow() {
+        let net = Network::new(&cnn(vec![4, 8], 28), 0).unwrap();
+        let names: Vec<String> = net.parameters().into_iter().map(|(n, _)| n).collect();
+        // conv 0, act 1, pool 2, conv 3, act 4, pool 5, flatten 6, linear 7, act 8, dropout 9, linear 10.
+        let expected = ["layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias"];
+        assert_eq!(names[..4], expected);
+        assert_eq!(names[4..], ["layers.7.weight", "layers.7.bias", "layers.10.weight", "layers.10.bias"]);
+        assert_eq!(net.spec().sizes(), [8 * 7 * 7, 16, 10]);
+        let out =
+            net.forward_train(&Tensor::ones(&[3, 784]).unwrap(), DropoutKey { seed: 0, epoch: 0, step: 0 });
+        assert_eq!(out.unwrap().shape(), &[3, 10]);
+        let count: usize = net.parameter_list().iter().map(|p| p.value().numel()).sum();
+        assert_eq!(net.spec().check_size().unwrap(), count);
+        // The widest point is the second block's unfolded input: 4·9 taps × 14×14 pixels.
+        assert_eq!(net.spec().max_width(), 4 * 9 * 14 * 14);
+    }
+
+    #[test]
+    fn bad_cnn_shapes_are_errors_before_allocating() {
+        let flag = |spec: ModelSpec| match spec.check_size() {
+            Err(CliError::InvalidArgument { flag, .. }) => flag,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(flag(cnn(vec![4, 0], 28)), "--channels");
+        assert_eq!(flag(cnn(vec![], 28)), "--channels");
+        assert_eq!(flag(cnn(vec![4; 5], 28)), "--channels");
+        assert_eq!(flag(ModelSpec { conv: None, ..cnn(vec![4], 28) }), "--model");
+        assert!(matches!(cnn(vec![1 << 19, 1 << 19], 28).check_size(), Err(CliError::ModelTooLarge { .. })));
+        assert!(matches!(
+            ModelSpec { inputs: 10, ..cnn(vec![4], 28) }.check_size(),
+            Err(CliError::ModelMismatch { .. })
+        ));
+    }
+
     #[test]
     fn bad_specs_are_errors() {
         assert!(matches!(
