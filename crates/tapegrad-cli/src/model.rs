@@ -97,7 +97,8 @@ pub const MAX_UNITS: usize = 1 << 20;
 /// The most weights and biases a network may have, 2^28: 1 GiB of `f32` per copy, and training
 /// keeps about four (weights, gradients, two optimizer buffers).
 pub const MAX_PARAMETERS: usize = 1 << 28;
-/// The most values one layer's activations may hold at once (a batch's rows × the layer's width).
+/// The most values one layer's activations may hold at once (a batch's rows × the layer's
+/// width; for a convolution, the larger of its output and its unfolded im2col input).
 pub const MAX_ACTIVATIONS: usize = 1 << 28;
 
 impl ModelSpec {
