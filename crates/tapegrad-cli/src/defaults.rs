@@ -4,7 +4,8 @@
 //! many epochs; the regression sets also stop early on their validation loss. A CNN
 //! (`--model cnn`) gets two convolution blocks of 32 and 64 channels and one hidden layer of
 //! 128 units (the shape of the `cnn-mnist` benchmark) with the data set's other settings, and
-//! on MNIST a schedule of its own.
+//! on MNIST dropout 0.25 and 5 epochs — set beforehand, not tuned on any split (they reached
+//! 99.27% on the official test set: README).
 
 use tapegrad_data::{BatchSize, Shipped, Task};
 
