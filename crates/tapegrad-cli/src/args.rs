@@ -18,7 +18,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train an MLP on a shipped data set (--dataset) or your own file (--data).
+    /// Train an MLP (or, with --model cnn, a CNN on images) on a shipped data set (--dataset)
+    /// or your own file (--data).
     Train(Box<TrainArgs>),
     /// Compute a trained model's metrics on data.
     Evaluate(EvaluateArgs),
@@ -73,6 +74,18 @@ pub enum HeaderArg {
     Present,
     /// There is no header.
     Absent,
+}
+
+/// `--model`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelArg {
+    /// A multi-layer perceptron on the features (--hidden, --activation, --dropout).
+    #[default]
+    Mlp,
+    /// A convolutional network on one-channel images (an idx folder, mnist or digits):
+    /// --channels blocks of 3×3 convolution, activation and 2×2 max-pool, then --hidden layers.
+    Cnn,
 }
 
 /// `--optimizer`.
@@ -130,7 +143,15 @@ pub struct TrainArgs {
     /// The data.
     #[command(flatten)]
     pub data: DataArgs,
-    /// Hidden layer widths, comma-separated (`512,256`); `none` for a linear model.
+    /// The network: mlp, or cnn for images. Default: mlp.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
+    /// Output channels of a cnn's convolution blocks, comma-separated (`32,64`); each block is a
+    /// 3×3 convolution (padding 1), the activation and a 2×2 max-pool.
+    #[arg(long, value_name = "CHANNELS")]
+    pub channels: Option<String>,
+    /// Hidden layer widths, comma-separated (`512,256`); `none` for a linear model. For a cnn,
+    /// the layers after the flattened convolution blocks.
     #[arg(long, value_name = "SIZES")]
     pub hidden: Option<String>,
     /// Hidden activation: relu, tanh, sigmoid, gelu, leaky_relu:SLOPE, softplus, ...
@@ -190,7 +211,7 @@ pub struct TrainArgs {
     /// Passes over the training data.
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Dropout probability after each hidden activation.
+    /// Dropout probability after each hidden (dense) activation.
     #[arg(long)]
     pub dropout: Option<f64>,
     /// Stop after this many epochs without a lower validation loss, and keep the best weights

@@ -240,8 +240,15 @@ mod tests {
         let (training, split, _) =
             resolve_training(&TrainArgs::default(), &source, tapegrad_data::Task::Classification).unwrap();
         let prepared = prepare(&source, &split).unwrap();
-        let model =
-            ModelSpec { inputs: 4, hidden: vec![5], outputs: 3, activation: "relu".into(), dropout: 0.0 };
+        let model = ModelSpec {
+            inputs: 4,
+            hidden: vec![5],
+            outputs: 3,
+            activation: "relu".into(),
+            dropout: 0.0,
+            kind: crate::args::ModelArg::Mlp,
+            conv: None,
+        };
         let network = Network::new(&model, 1).unwrap();
         let mut adam = optim::build::<f32>(training.hyper).unwrap();
         let x = Tensor::from_slice(&prepared.train.features()[..8], &[2, 4]).unwrap();

@@ -12,7 +12,7 @@ use tapegrad_data::{
     TargetScaler, Task,
 };
 
-use super::args::{DataArgs, HeaderArg, LossArg, OptimizerArg, ScheduleArg, TaskArg, TrainArgs};
+use super::args::{DataArgs, HeaderArg, LossArg, ModelArg, OptimizerArg, ScheduleArg, TaskArg, TrainArgs};
 use super::defaults::{Defaults, defaults, lr_for};
 use super::error::{CliError, Result};
 use super::model::ModelSpec;
@@ -297,6 +297,20 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
     }
 }
 
+/// Parses `--channels`: comma-separated positive channel counts, at least one.
+pub fn parse_channels(text: &str) -> Result<Vec<usize>> {
+    let text = text.trim();
+    text.split(',')
+        .map(|part| match part.trim().parse::<usize>() {
+            Ok(width) if width > 0 => Ok(width),
+            _ => Err(CliError::invalid(
+                "--channels",
+                format!("{part:?} in {text:?} is not a positive channel count; give counts like 32,64"),
+            )),
+        })
+        .collect()
+}
+
 /// Parses `--hidden`: comma-separated widths, or `none`/empty for no hidden layer.
 pub fn parse_hidden(text: &str) -> Result<Vec<usize>> {
     let text = text.trim();
@@ -360,6 +374,9 @@ fn reject_inapplicable(
             return Err(CliError::invalid(flag, format!("applies only with {needs}")));
         }
     }
+    if args.channels.is_some() && args.model != Some(ModelArg::Cnn) {
+        return Err(CliError::invalid("--channels", "applies only with --model cnn"));
+    }
     if args.label_smoothing.is_some() && task == Task::Regression {
         return Err(CliError::invalid("--label-smoothing", "applies only to classification"));
     }
@@ -372,7 +389,7 @@ pub fn resolve_training(
     source: &DataSource,
     task: Task,
 ) -> Result<(TrainSpec, SplitConfig, Defaults)> {
-    let d = defaults(source.shipped(), task);
+    let d = defaults(args.model.unwrap_or_default(), source.shipped(), task);
     let optimizer = args.optimizer.unwrap_or(d.optimizer);
     let default_lr = if optimizer == d.optimizer { d.lr } else { lr_for(optimizer) };
     let lr = at_least("--lr", args.lr.unwrap_or(default_lr), 0.0)?;

@@ -132,6 +132,20 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         }
         SplitArg::All => ("all samples", all_samples(loaded)?),
     };
+    if let (Some(conv), Some(image)) = (&config.model.conv, data.image())
+        && (image.height, image.width) != (conv.height, conv.width)
+    {
+        return Err(CliError::ModelMismatch {
+            reason: format!(
+                "the cnn was trained on {}×{} images; {} holds {}×{} images",
+                conv.height,
+                conv.width,
+                source.display_name(),
+                image.height,
+                image.width
+            ),
+        });
+    }
     apply_features(&config.preprocessing, &mut data)?;
     let scored = score(&network, &config.preprocessing, &data)?;
     let title = format!("{} on {} of {}", args.model.display(), label, source.display_name());

@@ -1,20 +1,74 @@
 //! The network `tapegrad train` fits: an MLP of `nn::Linear` layers with a hidden activation and
-//! dropout whose masks are a pure function of (seed, epoch, step, layer).
+//! dropout whose masks are a pure function of (seed, epoch, step, layer), optionally after a
+//! stack of convolution blocks (`--model cnn`: `nn::Conv2d` 3×3 with padding 1, the activation,
+//! `nn::MaxPool2d` 2×2) over one-channel images.
 //!
 //! Why not `nn::Mlp` with `nn::Dropout`: that dropout draws its masks from a generator that
 //! lives inside the layer and cannot be saved, so a run resumed from a checkpoint would draw
 //! different masks than the uninterrupted run. Keying each mask on its position in training
 //! needs no state at all, and resuming is exact. Parameter names follow `nn::Mlp`'s
 //! (`layers.<position>.weight`, counting activation and dropout positions), so a saved model
-//! loads into an `nn::Mlp` of the same configuration.
+//! loads into an `nn::Mlp` of the same configuration. A CNN's names are those of the PyTorch
+//! `nn.Sequential(conv, act, pool, …, flatten, linear, act, [dropout,] …, linear)` of the same
+//! shape (`layers.0.weight` is the first convolution's), so its file loads into that model.
 
-use nn::{Activation, Init, Linear, Module};
+use nn::{Activation, Conv2d, Init, Linear, MaxPool2d, Module};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use tensor_core::{Parameter, Tensor};
+use tensor_core::{ConvOptions, Parameter, Tensor};
 
+use super::args::ModelArg;
 use super::error::{CliError, Result};
+
+/// A CNN's convolution stack: each block is a 3×3 convolution with padding 1, the hidden
+/// activation, and a 2×2 max-pool, so each block keeps the image size and the pool halves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConvSpec {
+    /// Rows of pixels of the input images.
+    pub height: usize,
+    /// Pixels per row.
+    pub width: usize,
+    /// Output channels of each block, input side first (the images have one channel).
+    pub channels: Vec<usize>,
+}
+
+/// The kernel side of every convolution of a [`ConvSpec`].
+pub const CONV_KERNEL: usize = 3;
+
+impl ConvSpec {
+    /// The image size entering each block, then the size after the last pool.
+    fn spatial(&self) -> Vec<(usize, usize)> {
+        let mut sizes = vec![(self.height, self.width)];
+        for _ in &self.channels {
+            let (h, w) = sizes[sizes.len() - 1];
+            sizes.push((h / 2, w / 2));
+        }
+        sizes
+    }
+
+    /// Features after the last block, flattened (channels × height × width); saturating, so
+    /// check [`ModelSpec::check_size`] first.
+    pub fn flat_features(&self) -> usize {
+        let (h, w) = self.spatial()[self.channels.len()];
+        self.channels.last().map_or(h * w, |&c| c.saturating_mul(h).saturating_mul(w))
+    }
+
+    /// Per block: (input channels, output channels, height, width) at the convolution.
+    fn blocks(&self) -> Vec<(usize, usize, usize, usize)> {
+        let spatial = self.spatial();
+        let mut inputs = 1;
+        self.channels
+            .iter()
+            .zip(spatial)
+            .map(|(&out, (h, w))| {
+                let block = (inputs, out, h, w);
+                inputs = out;
+                block
+            })
+            .collect()
+    }
+}
 
 /// The architecture of a network: enough to rebuild it before loading its weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,8 +81,15 @@ pub struct ModelSpec {
     pub outputs: usize,
     /// The hidden activation, by its `nn::Activation` name (`relu`, `tanh`, `leaky_relu:0.01`).
     pub activation: String,
-    /// Dropout probability after each hidden activation (0: none).
+    /// Dropout probability after each hidden activation (0: none; never in the convolution blocks).
     pub dropout: f64,
+    /// Which network. Configurations written before CNNs existed have no such field and are MLPs.
+    #[serde(default)]
+    pub kind: ModelArg,
+    /// A CNN's convolution stack (`None` for an MLP); `hidden` then follows the flattened
+    /// output of the last block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<ConvSpec>,
 }
 
 /// The widest layer tapegrad builds: inputs, hidden units or outputs.
@@ -36,14 +97,32 @@ pub const MAX_UNITS: usize = 1 << 20;
 /// The most weights and biases a network may have, 2^28: 1 GiB of `f32` per copy, and training
 /// keeps about four (weights, gradients, two optimizer buffers).
 pub const MAX_PARAMETERS: usize = 1 << 28;
-/// The most values one layer's activations may hold at once (a batch's rows × the layer's width).
+/// The most values one layer's activations may hold at once (a batch's rows × the layer's
+/// width; for a convolution, the larger of its output and its unfolded im2col input).
 pub const MAX_ACTIVATIONS: usize = 1 << 28;
 
 impl ModelSpec {
-    /// Checks the shape against [`MAX_UNITS`] and [`MAX_PARAMETERS`] with checked arithmetic,
-    /// before anything is allocated (the sizes may come from a flag, a `config.json` or a
-    /// checkpoint); returns the parameter count.
+    /// Checks the shape against [`MAX_UNITS`], [`MAX_PARAMETERS`] and (for one sample)
+    /// [`MAX_ACTIVATIONS`] with checked arithmetic, before anything is allocated (the sizes
+    /// may come from a flag, a `config.json` or a checkpoint); returns the parameter count.
     pub fn check_size(&self) -> Result<usize> {
+        let too_many = || CliError::ModelTooLarge {
+            reason: format!("the network has more than the limit of {MAX_PARAMETERS} weights and biases"),
+        };
+        let mut total: usize = 0;
+        match (self.kind, &self.conv) {
+            (ModelArg::Mlp, None) => {}
+            (ModelArg::Cnn, Some(conv)) => total = check_conv(conv, self.inputs)?,
+            (ModelArg::Mlp, Some(_)) => {
+                return Err(CliError::invalid(
+                    "--channels",
+                    "convolution channels apply only with --model cnn",
+                ));
+            }
+            (ModelArg::Cnn, None) => {
+                return Err(CliError::invalid("--model", "a cnn needs the shape of its input images"));
+            }
+        }
         let sizes = self.sizes();
         if let Some(zero) = sizes.iter().position(|&s| s == 0) {
             return Err(CliError::invalid("--hidden", format!("layer {zero} of {sizes:?} has no units")));
@@ -53,11 +132,11 @@ impl ModelSpec {
                 reason: format!("a layer of {wide} units is wider than the limit of {MAX_UNITS}"),
             });
         }
-        let mut total: usize = 0;
         for pair in sizes.windows(2) {
             let layer = pair[0].checked_mul(pair[1]).and_then(|w| w.checked_add(pair[1]));
             total = match layer.and_then(|l| total.checked_add(l)) {
                 Some(t) if t <= MAX_PARAMETERS => t,
+                _ if self.conv.is_some() => return Err(too_many()),
                 _ => {
                     return Err(CliError::ModelTooLarge {
                         reason: format!(
@@ -70,14 +149,29 @@ impl ModelSpec {
         Ok(total)
     }
 
-    /// The widest layer.
+    /// The most values one sample holds at once in any layer: the widest dense layer, or for
+    /// a CNN a block's output or the unfolded (im2col) input its convolution multiplies.
+    /// Saturating; [`ModelSpec::check_size`] bounds it.
     pub fn max_width(&self) -> usize {
-        self.sizes().into_iter().max().unwrap_or(1)
+        let dense = self.sizes().into_iter().max().unwrap_or(1);
+        let conv = self.conv.as_ref().map_or(0, |conv| {
+            conv.blocks()
+                .into_iter()
+                .map(|(cin, cout, h, w)| {
+                    let pixels = h.saturating_mul(w);
+                    cout.max(cin.saturating_mul(CONV_KERNEL * CONV_KERNEL)).saturating_mul(pixels)
+                })
+                .max()
+                .unwrap_or(0)
+        });
+        dense.max(conv)
     }
 
-    /// The layer widths from input to output.
+    /// The dense layer widths from the first dense input (the features, or a CNN's flattened
+    /// last block) to the output.
     pub fn sizes(&self) -> Vec<usize> {
-        let mut sizes = vec![self.inputs];
+        let first = self.conv.as_ref().map_or(self.inputs, ConvSpec::flat_features);
+        let mut sizes = vec![first];
         sizes.extend(&self.hidden);
         sizes.push(self.outputs);
         sizes
@@ -87,6 +181,70 @@ impl ModelSpec {
     pub fn activation(&self) -> Result<Activation> {
         self.activation.parse().map_err(|e: nn::NnError| CliError::invalid("--activation", e.to_string()))
     }
+}
+
+/// Checks a CNN's convolution stack against its input and the limits; returns its parameter
+/// count.
+fn check_conv(conv: &ConvSpec, inputs: usize) -> Result<usize> {
+    if conv.height.checked_mul(conv.width) != Some(inputs) {
+        return Err(CliError::ModelMismatch {
+            reason: format!(
+                "the cnn's {}×{} images do not hold its {inputs} input features",
+                conv.height, conv.width
+            ),
+        });
+    }
+    if conv.channels.is_empty() {
+        return Err(CliError::invalid("--channels", "a cnn needs at least one convolution block"));
+    }
+    if let Some(zero) = conv.channels.iter().position(|&c| c == 0) {
+        return Err(CliError::invalid(
+            "--channels",
+            format!("block {zero} of {:?} has no channels", conv.channels),
+        ));
+    }
+    if let Some(&wide) = conv.channels.iter().find(|&&c| c > MAX_UNITS) {
+        return Err(CliError::ModelTooLarge {
+            reason: format!("a block of {wide} channels is wider than the limit of {MAX_UNITS}"),
+        });
+    }
+    let pools = conv.channels.len();
+    if pools >= usize::BITS as usize || conv.height >> pools == 0 || conv.width >> pools == 0 {
+        return Err(CliError::invalid(
+            "--channels",
+            format!(
+                "{pools} blocks halve {}×{} images {pools} times, to nothing; use fewer blocks",
+                conv.height, conv.width
+            ),
+        ));
+    }
+    let mut total: usize = 0;
+    for (cin, cout, h, w) in conv.blocks() {
+        let taps = cin * CONV_KERNEL * CONV_KERNEL;
+        let block = taps.checked_mul(cout).and_then(|p| p.checked_add(cout));
+        total = match block.and_then(|b| total.checked_add(b)) {
+            Some(t) if t <= MAX_PARAMETERS => t,
+            _ => {
+                return Err(CliError::ModelTooLarge {
+                    reason: format!(
+                        "convolution channels {:?} have more than the limit of {MAX_PARAMETERS} weights and biases",
+                        conv.channels
+                    ),
+                });
+            }
+        };
+        let pixels = h * w;
+        let widest = cout.max(taps).checked_mul(pixels);
+        if widest.is_none_or(|n| n > MAX_ACTIVATIONS) {
+            return Err(CliError::ModelTooLarge {
+                reason: format!(
+                    "a {cin}→{cout} channel convolution on {h}×{w} images holds more than the limit of \
+                     {MAX_ACTIVATIONS} activations for a single image"
+                ),
+            });
+        }
+    }
+    Ok(total)
 }
 
 /// Where in training a forward pass runs: what a dropout mask is keyed on.
@@ -113,12 +271,15 @@ pub fn init_seed(seed: u64) -> u64 {
     mix(seed ^ 0x1A17)
 }
 
-/// An MLP: `Linear → activation [→ dropout]` per hidden layer, then a last `Linear`.
+/// An MLP: `Linear → activation [→ dropout]` per hidden layer, then a last `Linear`; for a CNN
+/// the convolution blocks (`Conv2d → activation → MaxPool2d`) and a flatten come first.
 pub struct Network {
     spec: ModelSpec,
     activation: Activation,
+    convs: Vec<Conv2d<f32>>,
     layers: Vec<Linear<f32>>,
-    /// Each layer's position in `nn::Mlp`'s chain, which names its parameters.
+    /// Each layer's position in the `nn.Sequential` chain (convolutions, then dense layers),
+    /// which names its parameters.
     positions: Vec<usize>,
 }
 
@@ -135,13 +296,22 @@ impl Network {
         let mut rng = StdRng::seed_from_u64(init_seed(seed));
         let init = Init::for_activation(activation);
         let per_hidden = if spec.dropout > 0.0 { 3 } else { 2 };
-        let mut layers = Vec::with_capacity(sizes.len() - 1);
+        let mut convs = Vec::new();
         let mut positions = Vec::with_capacity(sizes.len() - 1);
+        // Convolutions keep PyTorch's default initialisation (as `nn.Conv2d`'s).
+        let padding = ConvOptions { padding: [1, 1], ..ConvOptions::default() };
+        for (index, (cin, cout, _, _)) in spec.conv.iter().flat_map(ConvSpec::blocks).enumerate() {
+            convs.push(Conv2d::new(cin, cout, [CONV_KERNEL; 2], padding, true, &mut rng)?);
+            positions.push(index * 3);
+        }
+        // After the blocks (conv, activation, pool each) comes the flatten.
+        let first_dense = if convs.is_empty() { 0 } else { convs.len() * 3 + 1 };
+        let mut layers = Vec::with_capacity(sizes.len() - 1);
         for (index, pair) in sizes.windows(2).enumerate() {
             layers.push(Linear::with_init(pair[0], pair[1], init, Some(Init::Zeros), &mut rng)?);
-            positions.push(index * per_hidden);
+            positions.push(first_dense + index * per_hidden);
         }
-        Ok(Network { spec: spec.clone(), activation, layers, positions })
+        Ok(Network { spec: spec.clone(), activation, convs, layers, positions })
     }
 
     /// The architecture.
@@ -166,7 +336,7 @@ impl Network {
 
     fn forward_with(&self, x: &Tensor<f32>, key: Option<DropoutKey>) -> Result<Tensor<f32>> {
         let last = self.layers.len() - 1;
-        let mut y = x.clone();
+        let mut y = self.features(x)?;
         for (index, layer) in self.layers.iter().enumerate() {
             // tensor-core's fused `linear` adds the bias inside the GEMM's accumulation: one
             // pass over the output instead of two, and one node on the tape.
@@ -182,6 +352,19 @@ impl Network {
             }
         }
         Ok(y)
+    }
+
+    /// A CNN's convolution blocks on rows of `height × width` pixels, flattened again; an
+    /// MLP's input unchanged.
+    fn features(&self, x: &Tensor<f32>) -> Result<Tensor<f32>> {
+        let Some(conv) = &self.spec.conv else { return Ok(x.clone()) };
+        let n = x.shape().first().copied().unwrap_or(0);
+        let mut y = x.reshape(&[n, 1, conv.height, conv.width])?;
+        let pool = MaxPool2d::new([2, 2]);
+        for layer in &self.convs {
+            y = Module::forward(&pool, &self.activation.apply(&layer.forward(&y)?)?)?;
+        }
+        Ok(y.reshape(&[n, conv.flat_features()])?)
     }
 
     /// Inverted dropout's mask: 0 with probability p, else `1/(1 − p)`.
@@ -232,10 +415,11 @@ impl Module<f32> for Network {
     }
 
     fn children(&self) -> Vec<(String, &dyn Module<f32>)> {
-        self.layers
-            .iter()
+        let convs = self.convs.iter().map(|c| c as &dyn Module<f32>);
+        convs
+            .chain(self.layers.iter().map(|l| l as &dyn Module<f32>))
             .zip(&self.positions)
-            .map(|(layer, position)| (format!("layers.{position}"), layer as &dyn Module<f32>))
+            .map(|(layer, position)| (format!("layers.{position}"), layer))
             .collect()
     }
 }
@@ -245,7 +429,15 @@ mod tests {
     use super::*;
 
     fn spec(dropout: f64) -> ModelSpec {
-        ModelSpec { inputs: 4, hidden: vec![8, 6], outputs: 3, activation: "relu".into(), dropout }
+        ModelSpec {
+            inputs: 4,
+            hidden: vec![8, 6],
+            outputs: 3,
+            activation: "relu".into(),
+            dropout,
+            kind: ModelArg::Mlp,
+            conv: None,
+        }
     }
 
     #[test]
@@ -278,6 +470,62 @@ mod tests {
         for (p, q) in a.parameter_list().iter().zip(b.parameter_list()) {
             assert!(p.value().data_eq(&q.value()));
         }
+    }
+
+    fn cnn(channels: Vec<usize>, side: usize) -> ModelSpec {
+        ModelSpec {
+            inputs: side * side,
+            hidden: vec![16],
+            outputs: 10,
+            kind: ModelArg::Cnn,
+            conv: Some(ConvSpec { height: side, width: side, channels }),
+            ..spec(0.25)
+        }
+    }
+
+    #[test]
+    fn a_configuration_without_a_kind_is_an_mlp() {
+        let text = r#"{"inputs": 4, "hidden": [8], "outputs": 3, "activation": "relu", "dropout": 0.0}"#;
+        let spec: ModelSpec = serde_json::from_str(text).unwrap();
+        assert_eq!((spec.kind, &spec.conv), (ModelArg::Mlp, &None));
+        let written = serde_json::to_value(&spec).unwrap();
+        assert_eq!(written["kind"], "mlp");
+        assert!(written.get("conv").is_none());
+    }
+
+    #[test]
+    fn cnn_names_follow_the_pytorch_sequential_and_shapes_flow() {
+        let net = Network::new(&cnn(vec![4, 8], 28), 0).unwrap();
+        let names: Vec<String> = net.parameters().into_iter().map(|(n, _)| n).collect();
+        // conv 0, act 1, pool 2, conv 3, act 4, pool 5, flatten 6, linear 7, act 8, dropout 9, linear 10.
+        let expected = ["layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias"];
+        assert_eq!(names[..4], expected);
+        assert_eq!(names[4..], ["layers.7.weight", "layers.7.bias", "layers.10.weight", "layers.10.bias"]);
+        assert_eq!(net.spec().sizes(), [8 * 7 * 7, 16, 10]);
+        let out =
+            net.forward_train(&Tensor::ones(&[3, 784]).unwrap(), DropoutKey { seed: 0, epoch: 0, step: 0 });
+        assert_eq!(out.unwrap().shape(), &[3, 10]);
+        let count: usize = net.parameter_list().iter().map(|p| p.value().numel()).sum();
+        assert_eq!(net.spec().check_size().unwrap(), count);
+        // The widest point is the second block's unfolded input: 4·9 taps × 14×14 pixels.
+        assert_eq!(net.spec().max_width(), 4 * 9 * 14 * 14);
+    }
+
+    #[test]
+    fn bad_cnn_shapes_are_errors_before_allocating() {
+        let flag = |spec: ModelSpec| match spec.check_size() {
+            Err(CliError::InvalidArgument { flag, .. }) => flag,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(flag(cnn(vec![4, 0], 28)), "--channels");
+        assert_eq!(flag(cnn(vec![], 28)), "--channels");
+        assert_eq!(flag(cnn(vec![4; 5], 28)), "--channels");
+        assert_eq!(flag(ModelSpec { conv: None, ..cnn(vec![4], 28) }), "--model");
+        assert!(matches!(cnn(vec![1 << 19, 1 << 19], 28).check_size(), Err(CliError::ModelTooLarge { .. })));
+        assert!(matches!(
+            ModelSpec { inputs: 10, ..cnn(vec![4], 28) }.check_size(),
+            Err(CliError::ModelMismatch { .. })
+        ));
     }
 
     #[test]

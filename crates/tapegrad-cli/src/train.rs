@@ -182,7 +182,8 @@ fn distributed_step(
     Ok(f64::from(reported[0]))
 }
 
-/// Refuses batches whose activations would exceed [`MAX_ACTIVATIONS`] in the widest layer;
+/// Refuses batches whose activations would exceed [`MAX_ACTIVATIONS`] in the widest layer (a
+/// CNN's unfolded convolution input counts as a layer: see [`super::model::ModelSpec::max_width`]);
 /// checked before the run folder is touched.
 pub fn check_batch(config: &RunConfig, n_samples: usize) -> Result<()> {
     let rows = config.training.batch_size.resolve(n_samples).max(1);
@@ -191,8 +192,8 @@ pub fn check_batch(config: &RunConfig, n_samples: usize) -> Result<()> {
         return Err(CliError::invalid(
             "--batch-size",
             format!(
-                "batches of {rows} rows through a layer of {width} units exceed the limit of \
-                 {MAX_ACTIVATIONS} activations; use a smaller batch or narrower layers"
+                "batches of {rows} rows through a layer holding {width} values per row exceed the \
+                 limit of {MAX_ACTIVATIONS} activations; use a smaller batch or narrower layers"
             ),
         ));
     }

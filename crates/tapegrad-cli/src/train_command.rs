@@ -8,11 +8,12 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
+use super::args::ModelArg;
 use super::args::TrainArgs;
 use super::checkpoint::{CHECKPOINT_FILE, Checkpoint, checkpoint_path};
-use super::config::{DataSource, RUN_FORMAT, RunConfig, parse_hidden, resolve_training};
+use super::config::{DataSource, RUN_FORMAT, RunConfig, parse_channels, parse_hidden, resolve_training};
 use super::error::{CliError, Result};
-use super::model::ModelSpec;
+use super::model::{ConvSpec, ModelSpec};
 use super::output::json_bytes;
 use super::plots;
 use super::prepare::{Prepared, prepare};
@@ -50,13 +51,33 @@ fn configure(args: &TrainArgs) -> Result<(RunConfig, Prepared)> {
     if !(0.0..1.0).contains(&dropout) {
         return Err(CliError::invalid("--dropout", format!("{dropout} is outside [0, 1)")));
     }
+    let kind = args.model.unwrap_or_default();
+    let channels = match &args.channels {
+        Some(text) => parse_channels(text)?,
+        None => defaults.channels.clone(),
+    };
+    // A CSV file is never images: refuse it before reading it.
+    if let (ModelArg::Cnn, DataSource::File { path, .. }) = (kind, &source)
+        && !path.is_dir()
+    {
+        return Err(not_images(&path.display().to_string()));
+    }
     let prepared = prepare(&source, &split)?;
+    let conv = match kind {
+        ModelArg::Mlp => None,
+        ModelArg::Cnn => {
+            let image = prepared.train.image().ok_or_else(|| not_images(&source.display_name()))?;
+            Some(ConvSpec { height: image.height, width: image.width, channels })
+        }
+    };
     let model = ModelSpec {
         inputs: prepared.train.n_features(),
         hidden,
         outputs: prepared.outputs,
         activation: activation.to_string(),
         dropout,
+        kind,
+        conv,
     };
     model.check_size()?;
     let config = RunConfig {
@@ -71,6 +92,17 @@ fn configure(args: &TrainArgs) -> Result<(RunConfig, Prepared)> {
     };
     super::train::check_batch(&config, prepared.train.n_samples())?;
     Ok((config, prepared))
+}
+
+/// The error for `--model cnn` on data without an image shape.
+fn not_images(data: &str) -> CliError {
+    CliError::invalid(
+        "--model",
+        format!(
+            "cnn needs image-shaped input (an idx folder of 2-d images, --dataset mnist or digits); \
+             {data} holds rows of features"
+        ),
+    )
 }
 
 /// Runs `tapegrad train`.
@@ -256,7 +288,20 @@ fn describe(config: &RunConfig, prepared: &Prepared, dir: &Path) -> String {
         tapegrad_data::Task::Regression => "a real-valued target".to_string(),
     };
     let training = &config.training;
-    let mut model = format!("MLP {} ({})", sizes.join("-"), config.model.activation);
+    let mut model = match &config.model.conv {
+        None => format!("MLP {} ({})", sizes.join("-"), config.model.activation),
+        Some(conv) => {
+            let channels: Vec<String> = conv.channels.iter().map(usize::to_string).collect();
+            format!(
+                "CNN on {}×{} images: conv 3×3 {} (each with max-pool 2), then {} ({})",
+                conv.height,
+                conv.width,
+                channels.join("-"),
+                sizes.join("-"),
+                config.model.activation
+            )
+        }
+    };
     if config.model.dropout > 0.0 {
         model.push_str(&format!(", dropout {}", config.model.dropout));
     }

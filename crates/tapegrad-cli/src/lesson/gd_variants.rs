@@ -11,7 +11,7 @@ use optim::{AdamConfig, HyperParams, RmspropConfig, SgdConfig, StepParams};
 use tapegrad_data::{BatchOrder, BatchSize, SplitConfig, Targets};
 use tensor_core::Tensor;
 
-use super::super::args::{LessonCommon, LossArg};
+use super::super::args::{LessonCommon, LossArg, ModelArg};
 use super::super::config::{DataSource, LossSpec};
 use super::super::error::Result;
 use super::super::model::{DropoutKey, ModelSpec, Network};
@@ -107,6 +107,8 @@ pub fn run(common: &LessonCommon, dir: &Path) -> Result<()> {
         outputs: 1,
         activation: "identity".into(),
         dropout: 0.0,
+        kind: ModelArg::Mlp,
+        conv: None,
     };
     let loss = LossSpec { kind: LossArg::Mse, huber_delta: 1.0, label_smoothing: 0.0 };
     let full_loss = |network: &Network| -> Result<f64> {
