@@ -31,7 +31,7 @@ pub const MANIFEST_FILE: &str = "run.json";
 /// The lock file a training holds while it writes a run folder.
 pub const LOCK_FILE: &str = ".tapegrad.lock";
 /// The `format` of a manifest this version writes and reads.
-const MANIFEST_FORMAT: &str = "tapegrad-run/1";
+pub const MANIFEST_FORMAT: &str = "tapegrad-run/1";
 /// The model's weights.
 pub const MODEL_FILE: &str = "model.safetensors";
 /// The run's configuration.
