@@ -22,20 +22,6 @@ fn backward(y: &Tensor<f32>, dy: &Tensor<f32>) -> Gradients<f32> {
     y.backward_with(BackwardOptions { seed: Some(dy.clone()), ..Default::default() }).expect("backward")
 }
 
-/// nn's GELU as of issue 16's measurement: a custom op, erf from `libm` in f64, the
-/// rule `Φ(x) + x·φ(x)` from recorded ops.
-fn gelu_nn(x: &Tensor<f32>) -> Tensor<f32> {
-    use tensor_core::GradVec;
-    let y = x.map(|v| (0.5 * v as f64 * (1.0 + libm::erf(v as f64 * std::f64::consts::FRAC_1_SQRT_2))) as f32);
-    Tensor::record("gelu", &[x], y, |dy, inputs, _| {
-        let x = &inputs[0];
-        let pdf = x.square().mul_scalar(-0.5).exp().mul_scalar(0.398_942_3);
-        let cdf = x.map(|v| (0.5 * (1.0 + libm::erf(v as f64 * std::f64::consts::FRAC_1_SQRT_2))) as f32);
-        let slope = cdf.add(&x.mul(&pdf)?)?;
-        Ok(GradVec::from_iter([Some(dy.mul(&slope)?)]))
-    })
-}
-
 fn model_ops(c: &mut Criterion) {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("rayon pool");
     let mut rng = StdRng::seed_from_u64(16);
@@ -52,20 +38,21 @@ fn model_ops(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("model_ops");
     group.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    let mut unary = |name: &str, x: &Tensor<f32>, dy: &Tensor<f32>, f: &(dyn Fn(&Tensor<f32>) -> Tensor<f32> + Sync)| {
-        group.bench_function(name, |bench| {
-            pool.install(|| {
-                bench.iter(|| {
-                    let x = x.requires_grad();
-                    backward(&f(&x), dy)
+    let mut unary =
+        |name: &str, x: &Tensor<f32>, dy: &Tensor<f32>, f: &(dyn Fn(&Tensor<f32>) -> Tensor<f32> + Sync)| {
+            group.bench_function(name, |bench| {
+                pool.install(|| {
+                    bench.iter(|| {
+                        let x = x.requires_grad();
+                        backward(&f(&x), dy)
+                    })
                 })
-            })
-        });
-    };
+            });
+        };
     unary("tanh", &act, &dact, &|x| x.tanh());
     unary("sigmoid", &act, &dact, &|x| x.sigmoid());
     unary("exp", &act, &dact, &|x| x.exp());
-    unary("gelu", &act, &dact, &gelu_nn);
+    unary("gelu", &act, &dact, &|x| x.gelu());
     unary("square", &act, &dact, &|x| x.square());
     unary("softmax", &scores, &dscores, &|x| x.softmax(-1).expect("softmax"));
     unary("masked_fill", &scores, &dscores, &|x| x.masked_fill(&causal, f32::NEG_INFINITY).expect("fill"));

@@ -3,6 +3,7 @@
 //! identical for any thread count.
 
 use crate::element::Element;
+use crate::element::fast::{Binary, Unary};
 use crate::shape::{broadcast_strides, contiguous_strides, walk2};
 use rayon::prelude::*;
 
@@ -26,6 +27,32 @@ pub(crate) fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<
     } else {
         x.iter().map(|&v| f(v)).collect()
     }
+}
+
+/// `f(x)` elementwise with a slice kernel ([`Kernels`]; vectorised for f32), in the
+/// same fixed chunks as [`map`] above the threshold.
+pub(crate) fn map_fast<T: Element>(x: &[T], f: Unary) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    if x.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, i)| T::unary(f, i, o));
+    } else {
+        T::unary(f, x, &mut out);
+    }
+    out
+}
+
+/// `f(dy, v)` elementwise over two slices of the same length with a slice kernel.
+pub(crate) fn zip_fast<T: Element>(dy: &[T], v: &[T], f: Binary) -> Vec<T> {
+    debug_assert_eq!(dy.len(), v.len(), "kernel invariant: zip_fast over slices of one length");
+    let mut out = vec![T::zero(); dy.len()];
+    if dy.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(CHUNK)
+            .zip(dy.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
+            .for_each(|(o, (d, v))| T::binary(f, d, v, o));
+    } else {
+        T::binary(f, dy, v, &mut out);
+    }
+    out
 }
 
 /// `f(a, b)` elementwise where `a` and `b` broadcast to `out_shape`.
