@@ -1,12 +1,12 @@
 //! Activation functions (tutorial §5) as plain functions on tensors and as a module-valued enum
 //! [`Activation`] that a command line can parse (`"relu".parse()`).
 //!
-//! Most are tensor-core's ops; GELU is added here as custom ops (forward by any code, gradient
-//! rule written with differentiable tensor ops, recorded with [`Tensor::record`]), so second
-//! derivatives work too:
-//! - [`gelu`] — the exact form `x·Φ(x)`, `Φ(x) = ½(1 + erf(x/√2))`, with `erf` from `libm`;
-//!   gradient `Φ(x) + x·φ(x)`, `φ` the standard normal density. `Φ` itself is the custom op
-//!   [`normal_cdf`] with gradient `φ(x)`.
+//! Most are tensor-core's ops, exact GELU included ([`gelu`] is [`Tensor::gelu`], a fused,
+//! vectorised op with a fused backward). Two are added here as custom ops (forward by any
+//! code, gradient rule written with differentiable tensor ops, recorded with
+//! [`Tensor::record`]), so second derivatives work too:
+//! - [`normal_cdf`] — `Φ(x) = ½(1 + erf(x/√2))` with `erf` from `libm`, gradient `φ(x)`, the
+//!   standard normal density.
 //! - [`gelu_tanh`] — the tanh approximation `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`
 //!   (PyTorch's `approximate="tanh"`); within 1e-3 of the exact form.
 //!
@@ -90,9 +90,9 @@ pub fn normal_cdf<T: Element>(x: &Tensor<T>) -> Tensor<T> {
     })
 }
 
-/// Exact GELU, `x·Φ(x)` (PyTorch's default `approximate="none"`), a custom op.
-/// Gradient: `dy·(Φ(x) + x·φ(x))`, written with [`normal_cdf`] and recorded ops so it can be
-/// differentiated again.
+/// Exact GELU, `x·Φ(x)` (PyTorch's default `approximate="none"`): tensor-core's
+/// [`Tensor::gelu`], one fused op whose gradient `dy·(Φ(x) + x·φ(x))` is again a recorded op,
+/// so it can be differentiated again.
 ///
 /// ```
 /// use tensor_core::Tensor;
@@ -105,15 +105,7 @@ pub fn normal_cdf<T: Element>(x: &Tensor<T>) -> Tensor<T> {
 /// # Ok::<(), nn::NnError>(())
 /// ```
 pub fn gelu<T: Element>(x: &Tensor<T>) -> Tensor<T> {
-    let y = x.map(|v| {
-        let v = v.as_f64();
-        T::from_f64(0.5 * v * (1.0 + libm::erf(v * std::f64::consts::FRAC_1_SQRT_2)))
-    });
-    Tensor::record("gelu", &[x], y, |dy, inputs, _| {
-        let x = &inputs[0];
-        let slope = normal_cdf(x).add(&x.mul(&normal_pdf(x))?)?;
-        Ok(GradVec::from_iter([Some(dy.mul(&slope)?)]))
-    })
+    x.gelu()
 }
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;

@@ -3,6 +3,7 @@
 //! identical for any thread count.
 
 use crate::element::Element;
+use crate::element::fast::{Binary, Unary};
 use crate::shape::{broadcast_strides, contiguous_strides, walk2};
 use rayon::prelude::*;
 
@@ -26,6 +27,32 @@ pub(crate) fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<
     } else {
         x.iter().map(|&v| f(v)).collect()
     }
+}
+
+/// `f(x)` elementwise with a slice kernel ([`Kernels`]; vectorised for f32), in the
+/// same fixed chunks as [`map`] above the threshold.
+pub(crate) fn map_fast<T: Element>(x: &[T], f: Unary) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    if x.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, i)| T::unary(f, i, o));
+    } else {
+        T::unary(f, x, &mut out);
+    }
+    out
+}
+
+/// `f(dy, v)` elementwise over two slices of the same length with a slice kernel.
+pub(crate) fn zip_fast<T: Element>(dy: &[T], v: &[T], f: Binary) -> Vec<T> {
+    debug_assert_eq!(dy.len(), v.len(), "kernel invariant: zip_fast over slices of one length");
+    let mut out = vec![T::zero(); dy.len()];
+    if dy.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(CHUNK)
+            .zip(dy.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
+            .for_each(|(o, (d, v))| T::binary(f, d, v, o));
+    } else {
+        T::binary(f, dy, v, &mut out);
+    }
+    out
 }
 
 /// `f(a, b)` elementwise where `a` and `b` broadcast to `out_shape`.
@@ -224,4 +251,199 @@ fn permute_rows(shape: &[usize], perm: &[usize]) -> Vec<usize> {
     let mut rows = Vec::with_capacity(crate::shape::numel(shape));
     walk2(&out_shape, &strides, &zeros, |i, _| rows.push(i));
     rows
+}
+
+/// Rows per parallel block in the row kernels: a block size fixed by the data,
+/// never by the thread count (each row's result does not depend on it anyway).
+const ROW_BLOCK_ELEMS: usize = CHUNK;
+
+/// Runs `f(rows_in, rows_out)` over blocks of whole rows of length `n`, on rayon above
+/// the elementwise threshold.
+fn for_row_blocks<T: Element>(x: &[T], out: &mut [T], n: usize, f: impl Fn(&[T], &mut [T]) + Sync + Send) {
+    let block = n * (ROW_BLOCK_ELEMS / n).max(1);
+    if x.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(block).zip(x.par_chunks(block)).for_each(|(o, i)| f(i, o));
+    } else {
+        f(x, out);
+    }
+}
+
+/// The maximum of a row, NaN-propagating; ±∞ or NaN give 0 (as `logsumexp`'s shift),
+/// so a row holding ∞ or only −∞ still gives what the unfused form gave.
+fn row_shift<T: Element>(row: &[T]) -> T {
+    let m = fold_lanes(row, T::neg_infinity(), &|a, v| if v > a || v.is_nan() { v } else { a });
+    if m.is_finite() { m } else { T::zero() }
+}
+
+/// `Σ a·b` in the lane order of [`fold_lanes`].
+fn dot_lanes<T: Element>(a: &[T], b: &[T]) -> T {
+    const LANES: usize = 16;
+    let mut lanes = [T::zero(); LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = ca.remainder().iter().zip(cb.remainder()).fold(T::zero(), |acc, (&x, &y)| acc + x * y);
+    for (x, y) in ca.zip(cb) {
+        for ((acc, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
+            *acc += x * y;
+        }
+    }
+    lanes.iter().fold(tail, |acc, &v| acc + v)
+}
+
+fn sum_lanes<T: Element>(x: &[T]) -> T {
+    fold_lanes(x, T::zero(), &|a, b| a + b)
+}
+
+/// Softmax of each contiguous row of length `n`: `e^(x−m) / Σ e^(x−m)`, `m` the
+/// row's maximum, the exponentials with the slice kernel (vectorised for f32).
+pub(crate) fn softmax_rows<T: Element>(x: &[T], n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    if n == 0 {
+        return out;
+    }
+    for_row_blocks(x, &mut out, n, |xs, os| {
+        for (row, o) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)) {
+            let m = row_shift(row);
+            o.iter_mut().zip(row).for_each(|(o, &v)| *o = v - m);
+            T::unary_in_place(Unary::Exp, o);
+            let inv = T::one() / sum_lanes(o);
+            o.iter_mut().for_each(|v| *v *= inv);
+        }
+    });
+    out
+}
+
+/// Log-softmax of each contiguous row: `x − m − ln Σ e^(x−m)`.
+pub(crate) fn log_softmax_rows<T: Element>(x: &[T], n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    if n == 0 {
+        return out;
+    }
+    for_row_blocks(x, &mut out, n, |xs, os| {
+        for (row, o) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)) {
+            let m = row_shift(row);
+            o.iter_mut().zip(row).for_each(|(o, &v)| *o = v - m);
+            T::unary_in_place(Unary::Exp, o);
+            let shift = m + sum_lanes(o).ln();
+            o.iter_mut().zip(row).for_each(|(o, &v)| *o = v - shift);
+        }
+    });
+    out
+}
+
+/// Softmax's gradient per row from its output: `y·(dy − Σ dy·y)`.
+pub(crate) fn softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); dy.len()];
+    if n == 0 {
+        return out;
+    }
+    let block = n * (ROW_BLOCK_ELEMS / n).max(1);
+    let rows = |o: &mut [T], d: &[T], y: &[T]| {
+        for ((o, d), y) in o.chunks_exact_mut(n).zip(d.chunks_exact(n)).zip(y.chunks_exact(n)) {
+            let dot = dot_lanes(d, y);
+            o.iter_mut().zip(d.iter().zip(y)).for_each(|(o, (&d, &y))| *o = y * (d - dot));
+        }
+    };
+    if dy.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(block)
+            .zip(dy.par_chunks(block).zip(y.par_chunks(block)))
+            .for_each(|(o, (d, y))| rows(o, d, y));
+    } else {
+        rows(&mut out, dy, y);
+    }
+    out
+}
+
+/// Log-softmax's gradient per row from its output: `dy − e^y·Σ dy`.
+pub(crate) fn log_softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); dy.len()];
+    if n == 0 {
+        return out;
+    }
+    let block = n * (ROW_BLOCK_ELEMS / n).max(1);
+    let rows = |o: &mut [T], d: &[T], y: &[T]| {
+        T::unary(Unary::Exp, y, o);
+        for (o, d) in o.chunks_exact_mut(n).zip(d.chunks_exact(n)) {
+            let s = sum_lanes(d);
+            o.iter_mut().zip(d).for_each(|(o, &d)| *o = d - *o * s);
+        }
+    };
+    if dy.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(block)
+            .zip(dy.par_chunks(block).zip(y.par_chunks(block)))
+            .for_each(|(o, (d, y))| rows(o, d, y));
+    } else {
+        rows(&mut out, dy, y);
+    }
+    out
+}
+
+/// Layer norm of each contiguous row of length `n`: returns `x̂ = (x − μ)·r` and,
+/// per row, `(μ, r)` with `r = 1/√(σ² + ε)`, σ² the biased variance from the
+/// centred values (two passes, so no cancellation).
+pub(crate) fn layer_norm_rows<T: Element>(x: &[T], n: usize, eps: T) -> (Vec<T>, Vec<(T, T)>) {
+    let mut xhat = vec![T::zero(); x.len()];
+    let mut stats = vec![(T::zero(), T::zero()); x.len().checked_div(n).unwrap_or(0)];
+    if n == 0 {
+        return (xhat, stats);
+    }
+    let count = T::from_usize(n);
+    let row = |r: &[T], o: &mut [T], st: &mut (T, T)| {
+        let mean = sum_lanes(r) / count;
+        o.iter_mut().zip(r).for_each(|(o, &v)| *o = v - mean);
+        let var = dot_lanes(o, o) / count;
+        let rstd = T::one() / (var + eps).sqrt();
+        o.iter_mut().for_each(|v| *v *= rstd);
+        *st = (mean, rstd);
+    };
+    let rows_per_block = (ROW_BLOCK_ELEMS / n).max(1);
+    let block = n * rows_per_block;
+    let run = |xs: &[T], os: &mut [T], sts: &mut [(T, T)]| {
+        for ((r, o), st) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)).zip(sts) {
+            row(r, o, st);
+        }
+    };
+    if x.len() >= PARALLEL_THRESHOLD {
+        xhat.par_chunks_mut(block)
+            .zip(x.par_chunks(block).zip(stats.par_chunks_mut(rows_per_block)))
+            .for_each(|(o, (xs, sts))| run(xs, o, sts));
+    } else {
+        run(x, &mut xhat, &mut stats);
+    }
+    (xhat, stats)
+}
+
+/// Layer norm's input gradient per row, from `g = dy·γ` and `x̂`:
+/// `dx = r·(g − mean(g) − x̂·mean(g·x̂))`.
+pub(crate) fn layer_norm_backward_rows<T: Element>(
+    g: &[T],
+    xhat: &[T],
+    stats: &[(T, T)],
+    n: usize,
+) -> Vec<T> {
+    let mut out = vec![T::zero(); g.len()];
+    if n == 0 {
+        return out;
+    }
+    let count = T::from_usize(n);
+    let rows_per_block = (ROW_BLOCK_ELEMS / n).max(1);
+    let block = n * rows_per_block;
+    let run = |o: &mut [T], g: &[T], xh: &[T], sts: &[(T, T)]| {
+        for (((o, g), xh), &(_, rstd)) in
+            o.chunks_exact_mut(n).zip(g.chunks_exact(n)).zip(xh.chunks_exact(n)).zip(sts)
+        {
+            let mean_g = sum_lanes(g) / count;
+            let mean_gx = dot_lanes(g, xh) / count;
+            o.iter_mut()
+                .zip(g.iter().zip(xh))
+                .for_each(|(o, (&g, &xh))| *o = rstd * (g - mean_g - xh * mean_gx));
+        }
+    };
+    if g.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(block)
+            .zip(g.par_chunks(block).zip(xhat.par_chunks(block).zip(stats.par_chunks(rows_per_block))))
+            .for_each(|(o, (g, (xh, sts)))| run(o, g, xh, sts));
+    } else {
+        run(&mut out, g, xhat, stats);
+    }
+    out
 }

@@ -39,6 +39,7 @@ pub mod shape;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 mod tensor;
+mod vmath;
 
 pub use element::Element;
 pub use error::{Error, Phase, Result};

@@ -268,6 +268,10 @@ rows! {
     powi => Row { ops: &["powi"], strategy: unary, f: |x, _| Ok(x[0].powi(3)) },
     sigmoid => Row { ops: &["sigmoid"], strategy: unary, f: |x, _| Ok(x[0].sigmoid()) },
     tanh => Row { ops: &["tanh"], strategy: unary, f: |x, _| Ok(x[0].tanh()) },
+    sigmoid_backward => Row { ops: &["sigmoid_backward"], strategy: binary, f: |x, _| Tensor::sigmoid_backward(&x[0], &x[1]) },
+    tanh_backward => Row { ops: &["tanh_backward"], strategy: binary, f: |x, _| Tensor::tanh_backward(&x[0], &x[1]) },
+    gelu => Row { ops: &["gelu"], strategy: unary, f: |x, _| Ok(x[0].gelu()) },
+    gelu_backward => Row { ops: &["gelu_backward"], strategy: binary, f: |x, _| Tensor::gelu_backward(&x[0], &x[1]) },
     relu => Row { ops: &["relu"], strategy: unary, f: |x, _| Ok(x[0].relu()) },
     leaky_relu => Row { ops: &["leaky_relu"], strategy: unary, f: |x, _| Ok(x[0].leaky_relu(0.1)) },
     softplus => Row { ops: &["softplus"], strategy: unary, f: |x, _| Ok(x[0].softplus()) },
@@ -391,11 +395,16 @@ rows! {
     global_avg_pool => Row { ops: &["global_avg_pool (mean)"], strategy: spatial_case, f: |x, _| x[0].global_avg_pool() },
     batch_norm_train => Row { ops: &["batch_norm_train (composite)"], strategy: batch_norm_case, f: batch_norm_train_row },
     batch_norm_eval => Row { ops: &["batch_norm_eval (composite)"], strategy: batch_norm_case, f: batch_norm_eval_row },
-    layer_norm => Row { ops: &["layer_norm (composite)"], strategy: layer_norm_case, f: layer_norm_row },
+    layer_norm => Row { ops: &["layer_norm"], strategy: layer_norm_case, f: layer_norm_row },
+    layer_norm_no_affine => Row {
+        ops: &["layer_norm (without γ and β)"],
+        strategy: layer_norm_case,
+        f: |x, c| x[0].layer_norm(&x[0].shape()[x[0].ndim() - c.picks[0]..], None, None, 1e-5),
+    },
     embedding => Row { ops: &["embedding (index_select)"], strategy: embedding_case, f: embedding_row },
     split => Row { ops: &["split (narrow)"], strategy: unary_rank1, f: split_row },
     chunk => Row { ops: &["chunk (narrow)"], strategy: unary_rank1, f: chunk_row },
-    masked_fill => Row { ops: &["masked_fill (where)"], strategy: masked_case, f: |x, c| x[0].masked_fill(&c.mask, -0.5) },
+    masked_fill => Row { ops: &["masked_fill"], strategy: masked_case, f: |x, c| x[0].masked_fill(&c.mask, -0.5) },
     attention => Row { ops: &["attention (matmul_t, masked_fill, softmax)"], strategy: attention_case, f: attention_row },
     checkpoint => Row {
         ops: &["checkpoint (a recomputed mul, tanh)"],
@@ -664,9 +673,20 @@ fn chunk_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
 }
 
 /// A tensor and a 0/1 mask of its shape.
+/// x of any shape and a 0/1 mask that broadcasts to it: x's shape with some leading
+/// axes dropped and some axes set to 1 (the fast path takes a trailing-shape mask as
+/// it is and broadcasts any other).
 fn masked_case() -> BoxedStrategy<Case> {
     shape(4, 3)
-        .prop_flat_map(|s| (tensor_in(s.clone(), -2.0..2.0), tensor_in(s, 0.0..1.0)))
+        .prop_flat_map(|s| {
+            let n = s.len();
+            (Just(s), 0..=n, prop::collection::vec(any::<bool>(), n))
+        })
+        .prop_flat_map(|(s, drop, ones)| {
+            let ms: Vec<usize> =
+                s[drop..].iter().zip(&ones[drop..]).map(|(&d, &one)| if one { 1 } else { d }).collect();
+            (tensor_in(s, -2.0..2.0), tensor_in(ms, 0.0..1.0))
+        })
         .prop_map(|(x, m)| {
             let mut c = layer_case(vec![x], vec![]);
             c.mask = m.map(|v| if v > 0.5 { 1.0 } else { 0.0 });

@@ -35,6 +35,8 @@ pub fn builtin_ops() -> impl Iterator<Item = &'static str> {
         movement::OPS,
         reduce::OPS,
         softmax::OPS,
+        split::OPS,
+        norm::OPS,
         unary::OPS,
         crate::functional::OPS,
         crate::func::OPS,

@@ -1,14 +1,21 @@
 //! Normalisation layers: batch norm (training form with batch statistics and a
 //! running-statistics update, evaluation form with the running statistics) and layer
-//! norm over trailing axes. Both are compositions of differentiable ops (mean,
-//! centring, `(σ² + ε)^(−1/2)`), so they are twice differentiable without a rule of
-//! their own; PyTorch's fused backward gives the same numbers to rounding.
+//! norm over trailing axes. Batch norm is a composition of differentiable ops (mean,
+//! centring, `(σ² + ε)^(−1/2)`), so it is twice differentiable without a rule of its
+//! own. Layer norm is one fused op over contiguous rows (forward and backward each a
+//! row kernel, as PyTorch's); its rule under `create_graph` is the same gradient
+//! written with ops, so it stays twice differentiable.
 
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::graph::no_grad;
+use crate::graph::{GradVec, Save, is_grad_enabled, no_grad};
+use crate::kernels;
 use crate::shape::{Shape, shape_of};
 use crate::tensor::Tensor;
+
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["layer_norm"];
 
 /// A batch norm's running mean and variance, one value per channel (shape (C)).
 ///
@@ -228,11 +235,77 @@ impl<T: Element> Tensor<T> {
         check_affine(op, self, gamma, normalized_shape, reason)?;
         check_affine(op, self, beta, normalized_shape, reason)?;
         check_eps(op, eps)?;
-        let axes: Vec<isize> = (-(k as isize)..0).collect();
-        let mean = self.mean(axes.as_slice(), true)?;
-        let centered = self.sub(&mean)?;
-        let var = centered.square().mean(axes.as_slice(), true)?;
-        let xhat = centered.mul(&var.add_scalar(eps).powf(T::from_f64(-0.5)))?;
-        affine(xhat, gamma, beta, normalized_shape)
+        let n: usize = normalized_shape.iter().product();
+        let (xhat, stats) = kernels::layer_norm_rows(&self.data, n, eps);
+        let mut y = xhat;
+        if let Some(g) = gamma {
+            y.chunks_exact_mut(n.max(1))
+                .for_each(|row| row.iter_mut().zip(g.as_slice()).for_each(|(v, &g)| *v *= g));
+        }
+        if let Some(b) = beta {
+            y.chunks_exact_mut(n.max(1))
+                .for_each(|row| row.iter_mut().zip(b.as_slice()).for_each(|(v, &b)| *v += b));
+        }
+        let y = Tensor::from_parts(y, self.shape.clone());
+        let mut inputs = vec![self];
+        inputs.extend(gamma);
+        inputs.extend(beta);
+        let (has_gamma, has_beta) = (gamma.is_some(), beta.is_some());
+        let stats = std::sync::Arc::new(stats);
+        Ok(Tensor::record_builtin(op, &inputs, y, Save::INPUTS, move |dy, s| {
+            let x = s.input(0)?;
+            let gamma = if has_gamma { Some(s.input(1)?) } else { None };
+            let wants = |i: usize| s.needs_grad(i);
+            let mut grads = GradVec::new();
+            if is_grad_enabled() {
+                // Recorded backward: the same gradient written with ops.
+                let axes: Vec<isize> = (-(k as isize)..0).collect();
+                let axes = axes.as_slice();
+                let centered = x.sub(&x.mean(axes, true)?)?;
+                let rstd = centered.square().mean(axes, true)?.add_scalar(eps).powf(T::from_f64(-0.5));
+                let xhat = centered.mul(&rstd)?;
+                let g = match gamma {
+                    Some(gm) => dy.mul(gm)?,
+                    None => dy.clone(),
+                };
+                let dx = if wants(0) {
+                    let inner =
+                        g.sub(&g.mean(axes, true)?)?.sub(&xhat.mul(&g.mul(&xhat)?.mean(axes, true)?)?)?;
+                    Some(rstd.mul(&inner)?)
+                } else {
+                    None
+                };
+                grads.push(dx);
+                if has_gamma {
+                    grads.push(if wants(1) { Some(dy.mul(&xhat)?) } else { None });
+                }
+            } else {
+                // The fused kernels: x̂ from the forward's statistics, then one pass
+                // per row for dx.
+                let mut xhat = x.as_slice().to_vec();
+                xhat.chunks_exact_mut(n.max(1))
+                    .zip(stats.iter())
+                    .for_each(|(row, &(mean, rstd))| row.iter_mut().for_each(|v| *v = (*v - mean) * rstd));
+                let xhat = Tensor::from_parts(xhat, x.shape.clone());
+                let g = match gamma {
+                    Some(gm) => dy.mul(gm)?,
+                    None => dy.clone(),
+                };
+                let dx = if wants(0) {
+                    let dx = kernels::layer_norm_backward_rows(g.as_slice(), xhat.as_slice(), &stats, n);
+                    Some(Tensor::from_parts(dx, x.shape.clone()))
+                } else {
+                    None
+                };
+                grads.push(dx);
+                if has_gamma {
+                    grads.push(if wants(1) { Some(dy.mul(&xhat)?) } else { None });
+                }
+            }
+            if has_beta {
+                grads.push(if wants(grads.len()) { Some(dy.clone()) } else { None });
+            }
+            Ok(grads)
+        }))
     }
 }

@@ -1,10 +1,40 @@
-//! Cutting a tensor into pieces along an axis (`split`, `chunk`) and `masked_fill`.
-//! Compositions of `narrow` and `where_cond`, so their gradients are those ops'.
+//! Cutting a tensor into pieces along an axis (`split`, `chunk`), compositions of
+//! `narrow`, and `masked_fill`, one recorded op (its own gradient is a
+//! `masked_fill` of `dy`, so it is differentiable to any order).
 
+use super::one;
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::graph::Save;
 use crate::shape::{broadcast_shapes, normalize_axis};
 use crate::tensor::Tensor;
+use std::sync::Arc;
+
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["masked_fill"];
+
+/// `value` where `mask` is non-zero, else `x`. The mask is read cyclically: it is
+/// either as long as `x` or the broadcast of a trailing-axes mask (an attention mask
+/// (T, T) under (B, H, T, T)), so it is never materialised at the full size.
+fn fill<T: Element>(x: &[T], mask: &[T], value: T) -> Vec<T> {
+    let mut out = x.to_vec();
+    if mask.is_empty() {
+        return out;
+    }
+    for block in out.chunks_mut(mask.len()) {
+        block.iter_mut().zip(mask).for_each(|(o, &m)| *o = if m != T::zero() { value } else { *o });
+    }
+    out
+}
+
+/// `t` with 0 where the (cyclic) mask `block` is set: `masked_fill`'s gradient,
+/// recorded with itself as its rule, so it is differentiable to any order.
+fn masked_zero<T: Element>(t: &Tensor<T>, block: &Arc<Vec<T>>) -> Tensor<T> {
+    let y = Tensor::from_parts(fill(t.as_slice(), block, T::zero()), t.shape.clone());
+    let block = block.clone();
+    Tensor::record_builtin("masked_fill", &[t], y, Save::NOTHING, move |g, _| Ok(one(masked_zero(g, &block))))
+}
 
 impl<T: Element> Tensor<T> {
     /// Cuts `axis` into consecutive pieces of the given `sizes`, which must add up to
@@ -91,6 +121,20 @@ impl<T: Element> Tensor<T> {
                 rhs: mask.shape.clone(),
             });
         }
-        Tensor::where_cond(&mask.detach(), &Tensor::scalar(value), self)
+        // The mask as a block that repeats along the output: its own data when it is
+        // the trailing part of the shape (after dropping leading 1s), else its
+        // broadcast copy.
+        let rank = mask.shape.iter().position(|&d| d != 1).map_or(0, |first| mask.ndim() - first);
+        let trailing =
+            rank <= self.ndim() && mask.shape[mask.ndim() - rank..] == self.shape[self.ndim() - rank..];
+        let block: Arc<Vec<T>> = if trailing {
+            mask.data.clone()
+        } else {
+            Arc::new(crate::kernels::broadcast_copy(&mask.data, &mask.shape, &self.shape))
+        };
+        let y = Tensor::from_parts(fill(&self.data, &block, value), self.shape.clone());
+        Ok(Tensor::record_builtin("masked_fill", &[self], y, Save::NOTHING, move |dy, _| {
+            Ok(one(masked_zero(dy, &block)))
+        }))
     }
 }
