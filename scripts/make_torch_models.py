@@ -4,6 +4,8 @@ test (crates/nn/tests/torch_models.rs) needs into crates/nn/tests/data/:
   <model>.safetensors     the state dict, float64, loaded unchanged by nn — except that
                           nn.Linear weights are written transposed, (in, out), nn's Linear
                           layout, and batch norm's int64 num_batches_tracked as a float64
+                          (the older form; nn also reads and writes it as I64 now, which
+                          tests/count_buffers.rs checks, and keeps reading this form)
   <model>_io.safetensors  `input`, `output` (and `h_n`, `c_n` for recurrent models) and
                           `grad.<param>`: gradients of `loss = Σ output²/2` in PyTorch
 

@@ -100,6 +100,28 @@ pub trait Module<T: Element>: Send + Sync {
         all
     }
 
+    /// The names (as in [`own_buffers`](Module::own_buffers)) of own buffers that hold a
+    /// whole-number count, which weight files store as `I64` as PyTorch does (batch norm's
+    /// `num_batches_tracked`). Default: none.
+    fn own_count_buffers(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Every count buffer's full name, own first, then each child's with the child's name and a
+    /// dot in front, as [`buffers`](Module::buffers).
+    fn count_buffers(&self) -> Vec<String> {
+        let mut all = self.own_count_buffers();
+        for (name, child) in self.children() {
+            let child_names = child.count_buffers().into_iter();
+            if name.is_empty() {
+                all.extend(child_names);
+            } else {
+                all.extend(child_names.map(|n| format!("{name}.{n}")));
+            }
+        }
+        all
+    }
+
     /// The flag of a module whose forward depends on the mode (dropout), or of a container
     /// that reports its own mode. Default: none (the module computes the same in both modes).
     fn training_flag(&self) -> Option<&TrainingFlag> {
@@ -223,6 +245,12 @@ impl<T: Element, M: Module<T> + ?Sized> Module<T> for Box<M> {
     }
     fn buffers(&self) -> Vec<(String, Parameter<T>)> {
         (**self).buffers()
+    }
+    fn own_count_buffers(&self) -> Vec<String> {
+        (**self).own_count_buffers()
+    }
+    fn count_buffers(&self) -> Vec<String> {
+        (**self).count_buffers()
     }
     fn parameters(&self) -> Vec<(String, Parameter<T>)> {
         (**self).parameters()

@@ -1,8 +1,9 @@
 //! Normalisation layers: [`BatchNorm1d`] / [`BatchNorm2d`] (batch statistics in training mode,
 //! running statistics in evaluation mode) and [`LayerNorm`]. Parameter and buffer names are
 //! PyTorch's (`weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`), so a
-//! PyTorch state dict loads unchanged — except that safetensors files here hold floats, so
-//! `num_batches_tracked` (an int64 in PyTorch) is stored as a float scalar.
+//! PyTorch state dict loads unchanged. `num_batches_tracked` is held as a float scalar of the
+//! layer's element type but saved in weight files as `I64`, PyTorch's dtype for it (see
+//! [`Module::own_count_buffers`]); files that stored it as a float still load.
 
 use crate::error::{Result, invalid};
 use crate::module::{Module, TrainingFlag};
@@ -152,6 +153,9 @@ impl<T: Element, const D: usize> Module<T> for BatchNorm<T, D> {
             ("running_var".to_string(), self.running_var.clone()),
             ("num_batches_tracked".to_string(), self.num_batches_tracked.clone()),
         ]
+    }
+    fn own_count_buffers(&self) -> Vec<String> {
+        vec!["num_batches_tracked".to_string()]
     }
     fn training_flag(&self) -> Option<&TrainingFlag> {
         Some(&self.training)

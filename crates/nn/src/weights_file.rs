@@ -1,5 +1,5 @@
 //! Weight files in the safetensors format: a low-level, tensor-engine-independent save/load of named
-//! `f32` / `f64` arrays, with atomic writes, precise load errors and a name/shape/dtype check.
+//! `f32` / `f64` / `i64` arrays, with atomic writes, precise load errors and a name/shape/dtype check.
 //!
 //! # Format
 //! [safetensors](https://github.com/huggingface/safetensors): 8 bytes little-endian header length
@@ -12,8 +12,9 @@
 //! its own [`WeightsError`] variant naming the tensor and the numbers that disagree, then hands the
 //! bytes to the crate.
 //!
-//! Only `F32` and `F64` tensors are read; other dtypes (`F16`, `BF16`, integers, …) are reported
-//! as [`WeightsError::UnsupportedDtype`] rather than converted silently.
+//! Only `F32`, `F64` and `I64` tensors are read (`I64` for integer state such as batch norm's
+//! `num_batches_tracked`, an int64 in PyTorch's state dict); other dtypes (`F16`, `BF16`, `I32`,
+//! `U8`, …) are reported as [`WeightsError::UnsupportedDtype`] rather than converted silently.
 //!
 //! # Order
 //! The safetensors writer orders tensors by dtype and then name, so the order of the slice given to
@@ -73,6 +74,8 @@ pub enum Dtype {
     F32,
     /// 64-bit float (`"F64"` in the header).
     F64,
+    /// 64-bit signed integer (`"I64"` in the header): PyTorch's `torch.int64`.
+    I64,
 }
 
 impl Dtype {
@@ -80,7 +83,7 @@ impl Dtype {
     pub fn size_in_bytes(self) -> usize {
         match self {
             Dtype::F32 => 4,
-            Dtype::F64 => 8,
+            Dtype::F64 | Dtype::I64 => 8,
         }
     }
 
@@ -88,6 +91,7 @@ impl Dtype {
         match self {
             Dtype::F32 => safetensors::Dtype::F32,
             Dtype::F64 => safetensors::Dtype::F64,
+            Dtype::I64 => safetensors::Dtype::I64,
         }
     }
 
@@ -95,6 +99,7 @@ impl Dtype {
         match name {
             "F32" => Some(Dtype::F32),
             "F64" => Some(Dtype::F64),
+            "I64" => Some(Dtype::I64),
             _ => None,
         }
     }
@@ -105,6 +110,7 @@ impl fmt::Display for Dtype {
         f.write_str(match self {
             Dtype::F32 => "F32",
             Dtype::F64 => "F64",
+            Dtype::I64 => "I64",
         })
     }
 }
@@ -116,6 +122,8 @@ pub enum TensorData {
     F32(Vec<f32>),
     /// 64-bit floats.
     F64(Vec<f64>),
+    /// 64-bit signed integers.
+    I64(Vec<i64>),
 }
 
 impl TensorData {
@@ -124,6 +132,7 @@ impl TensorData {
         match self {
             TensorData::F32(_) => Dtype::F32,
             TensorData::F64(_) => Dtype::F64,
+            TensorData::I64(_) => Dtype::I64,
         }
     }
 
@@ -132,6 +141,7 @@ impl TensorData {
         match self {
             TensorData::F32(v) => v.len(),
             TensorData::F64(v) => v.len(),
+            TensorData::I64(v) => v.len(),
         }
     }
 
@@ -144,6 +154,7 @@ impl TensorData {
         match self {
             TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         }
     }
 
@@ -156,6 +167,12 @@ impl TensorData {
                 bytes
                     .chunks_exact(8)
                     .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
+            Dtype::I64 => TensorData::I64(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                     .collect(),
             ),
         }
@@ -350,7 +367,7 @@ pub enum WeightsError {
         reason: String,
     },
     /// A tensor has a dtype this loader does not read.
-    #[error("weights file: tensor `{name}` has dtype {dtype}; only F32 and F64 are supported")]
+    #[error("weights file: tensor `{name}` has dtype {dtype}; only F32, F64 and I64 are supported")]
     UnsupportedDtype {
         /// Tensor name.
         name: String,
@@ -417,6 +434,22 @@ pub enum WeightsError {
         /// The crate's error.
         #[source]
         source: SafeTensorError,
+    },
+    /// A tensor that holds a count (batch norm's `num_batches_tracked`) holds a value that is not
+    /// a whole number from 0 to `max`, the largest count the destination stores exactly.
+    #[error(
+        "weights file: tensor `{name}` holds {value}, which is not a count from 0 to {max} \
+         that {target} stores exactly"
+    )]
+    NotACount {
+        /// Tensor name.
+        name: String,
+        /// The offending value, as written in the file or held by the module.
+        value: String,
+        /// The largest accepted count.
+        max: u64,
+        /// What it is converted to: `"I64"`, `"F32"` or `"F64"`.
+        target: &'static str,
     },
     /// Loaded tensors differ from the expected names, shapes or dtypes.
     #[error("weights do not match: {}", join_mismatches(.problems))]

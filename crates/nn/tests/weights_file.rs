@@ -34,6 +34,7 @@ fn bits(data: &TensorData) -> (Dtype, Vec<u64>) {
     match data {
         TensorData::F32(v) => (Dtype::F32, v.iter().map(|x| u64::from(x.to_bits())).collect()),
         TensorData::F64(v) => (Dtype::F64, v.iter().map(|x| x.to_bits()).collect()),
+        TensorData::I64(v) => (Dtype::I64, v.iter().map(|&x| x as u64).collect()),
     }
 }
 
@@ -69,6 +70,26 @@ fn round_trip_in_memory_keeps_values_shapes_and_metadata() {
     let plain = to_bytes(&sample(), &BTreeMap::new()).unwrap();
     assert!(!String::from_utf8_lossy(&plain).contains("__metadata__"));
     assert!(from_bytes(&plain).unwrap().metadata.is_empty());
+}
+
+#[test]
+fn i64_tensors_round_trip_exactly_with_the_header_dtype_i64() {
+    let tensors = vec![
+        tensor("bn.num_batches_tracked", &[], TensorData::I64(vec![i64::MIN])),
+        tensor("counts", &[3], TensorData::I64(vec![0, -1, i64::MAX])),
+        tensor("w", &[1], TensorData::F32(vec![0.5])),
+    ];
+    let bytes = to_bytes(&tensors, &BTreeMap::new()).unwrap();
+    assert!(String::from_utf8_lossy(&bytes).contains(r#""dtype":"I64""#));
+    let file = from_bytes(&bytes).unwrap();
+    assert_same_tensors(&file.tensors, &tensors);
+    assert_eq!(file.get("counts").map(|t| t.dtype()), Some(Dtype::I64));
+    // The header's byte count is checked with I64's 8 bytes per element.
+    let header = r#"{"c": {"dtype": "I64", "shape": [2], "data_offsets": [0, 8]}}"#;
+    assert!(matches!(
+        from_bytes(&raw_file(header, 8)),
+        Err(WeightsError::ByteCount { expected_bytes: 16, .. })
+    ));
 }
 
 #[test]
@@ -216,7 +237,7 @@ fn wrong_headers_are_bad_header_errors() {
 
 #[test]
 fn unsupported_dtypes_are_named() {
-    for dtype in ["F16", "BF16", "I64", "U8", "F128"] {
+    for dtype in ["F16", "BF16", "I32", "U8", "F128"] {
         let header = format!(r#"{{"w": {{"dtype": "{dtype}", "shape": [2], "data_offsets": [0, 4]}}}}"#);
         match from_bytes(&raw_file(&header, 4)) {
             Err(WeightsError::UnsupportedDtype { name, dtype: found }) => {
@@ -404,6 +425,8 @@ fn rust_file_for_python() {
                 let values: Vec<f64> = match &t.data {
                     TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
                     TensorData::F64(v) => v.clone(),
+                    // The recipe holds no integer tensors; these would be exact up to 2^53.
+                    TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
                 };
                 json!({"name": t.name, "dtype": t.dtype().to_string(), "shape": t.shape, "values": values})
             })
@@ -425,8 +448,8 @@ fn rust_file_for_python() {
 }
 
 fn arbitrary_tensors() -> impl Strategy<Value = Vec<NamedTensor>> {
-    let one = (proptest::collection::vec(0usize..4, 0..4), any::<bool>(), any::<u64>()).prop_map(
-        |(shape, is_f32, seed)| {
+    let one =
+        (proptest::collection::vec(0usize..4, 0..4), 0u8..3, any::<u64>()).prop_map(|(shape, kind, seed)| {
             let n: usize = shape.iter().product();
             // Arbitrary bit patterns (NaNs, infinities, subnormals included) from a tiny LCG.
             let mut state = seed;
@@ -434,14 +457,13 @@ fn arbitrary_tensors() -> impl Strategy<Value = Vec<NamedTensor>> {
                 state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 state
             };
-            let data = if is_f32 {
-                TensorData::F32((0..n).map(|_| f32::from_bits((next() >> 32) as u32)).collect())
-            } else {
-                TensorData::F64((0..n).map(|_| f64::from_bits(next())).collect())
+            let data = match kind {
+                0 => TensorData::F32((0..n).map(|_| f32::from_bits((next() >> 32) as u32)).collect()),
+                1 => TensorData::F64((0..n).map(|_| f64::from_bits(next())).collect()),
+                _ => TensorData::I64((0..n).map(|_| next() as i64).collect()),
             };
             (shape, data)
-        },
-    );
+        });
     proptest::collection::vec(one, 0..5).prop_map(|items| {
         items
             .into_iter()

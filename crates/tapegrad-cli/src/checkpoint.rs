@@ -171,6 +171,9 @@ impl Checkpoint {
                 *values = match &tensor.data {
                     TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
                     TensorData::F64(v) => v.clone(),
+                    TensorData::I64(_) => {
+                        return Err(bad(path, format!("tensor `{key}` is I64; optimizer state is floats")));
+                    }
                 };
             }
         }
@@ -197,6 +200,8 @@ pub fn check_finite(path: &Path, tensors: &[NamedTensor]) -> Result<()> {
         let first_bad = match &tensor.data {
             TensorData::F32(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, f64::from(v[i]))),
             TensorData::F64(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i])),
+            // Integers (batch norm's count) are always finite.
+            TensorData::I64(_) => None,
         };
         if let Some((index, value)) = first_bad {
             return Err(bad(
