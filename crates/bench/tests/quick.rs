@@ -1,11 +1,11 @@
 //! The harness end to end on a tiny configuration (quick protocol, in process, no
 //! PyTorch): every field is filled and the JSON lines parse. No timing assertions.
 
-use tapegrad_bench::{BenchError, Isolation, Job, Options, Protocol, TorchMode, parse_model, run};
+use tapegrad_bench::{BenchError, Isolation, Job, Model, Options, Protocol, TorchMode, parse_model, run};
 
 fn tiny() -> Options {
     Options {
-        models: vec![vec![20, 8, 3], vec![20, 6, 5, 3]],
+        models: vec![Model::Mlp(vec![20, 8, 3]), Model::Mlp(vec![20, 6, 5, 3])],
         batch_sizes: vec![16],
         threads: vec![1, 2],
         protocol: Protocol { samples: 128, ..Protocol::quick() },
@@ -60,7 +60,8 @@ fn bad_configurations_are_errors() {
     assert!(matches!(parse_model("784"), Err(BenchError::InvalidModel { .. })));
     assert!(matches!(parse_model("784-0-10"), Err(BenchError::InvalidModel { .. })));
     assert!(matches!(parse_model("784-x-10"), Err(BenchError::InvalidModel { .. })));
-    assert_eq!(parse_model("784-128-10").expect("valid"), vec![784, 128, 10]);
+    assert_eq!(parse_model("784-128-10").expect("valid"), Model::Mlp(vec![784, 128, 10]));
+    assert_eq!(parse_model("gpt-char").expect("valid"), Model::GptChar);
     let mut o = tiny();
     o.batch_sizes = vec![1000];
     assert!(matches!(run(&o, true, &mut Vec::new()), Err(BenchError::InvalidConfig { .. })));
@@ -75,7 +76,7 @@ fn bad_configurations_are_errors() {
     o.python = "/nonexistent/python3".into();
     assert!(matches!(run(&o, true, &mut Vec::new()), Err(BenchError::TorchUnavailable { .. })));
     let job = Job {
-        model: vec![4, 2],
+        model: Model::Mlp(vec![4, 2]),
         batch_size: 2,
         threads: 1,
         protocol: Protocol { epochs: 0, ..Protocol::quick() },
