@@ -28,6 +28,13 @@ pub enum BenchError {
     /// A tensor op failed (a harness bug or an engine bug).
     #[error("tensor op: {0}")]
     Tensor(#[from] tensor_core::Error),
+    /// An nn module failed (building, forward, saving weights). Boxed: nn's error is
+    /// large and would make every `Result` of the harness as large.
+    #[error("nn: {0}")]
+    Nn(Box<nn::NnError>),
+    /// An optimizer failed (boxed for the same reason).
+    #[error("optimizer: {0}")]
+    Optim(Box<optim::OptimError>),
     /// Backward produced no gradient for a parameter.
     #[error("backward gave no gradient for parameter {parameter}")]
     MissingGradient {
@@ -69,4 +76,16 @@ pub enum BenchError {
     /// Writing the report failed.
     #[error("writing the report: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<nn::NnError> for BenchError {
+    fn from(e: nn::NnError) -> Self {
+        BenchError::Nn(Box::new(e))
+    }
+}
+
+impl From<optim::OptimError> for BenchError {
+    fn from(e: optim::OptimError) -> Self {
+        BenchError::Optim(Box::new(e))
+    }
 }

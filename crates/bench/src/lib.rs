@@ -20,6 +20,7 @@
 
 pub mod data;
 mod error;
+pub mod models;
 pub mod peak;
 mod report;
 pub mod rss;
@@ -27,6 +28,7 @@ mod torch;
 pub mod train;
 
 pub use error::BenchError;
+pub use models::Model;
 pub use report::{Report, write_json, write_table};
 
 use serde::{Deserialize, Serialize};
@@ -50,17 +52,26 @@ pub struct Protocol {
     pub epochs: usize,
     /// Seed of the data and the initial weights.
     pub seed: u64,
+    /// Named models ([`Model::CnnMnist`] …): training steps before timing starts.
+    #[serde(default)]
+    pub model_warmup: usize,
+    /// Named models: steps per timed epoch (they cycle through a few batches rather
+    /// than an MLP-sized data set, whose epoch would take minutes).
+    #[serde(default)]
+    pub model_steps: usize,
 }
 
 impl Protocol {
-    /// Issue 7's protocol: 60,000 samples, 50 warm-up steps, median of 3 epochs.
+    /// Issue 7's protocol: 60,000 samples, 50 warm-up steps, median of 3 epochs; named
+    /// models: 3 warm-up steps, epochs of 20 steps.
     pub fn full() -> Self {
-        Protocol { samples: 60_000, warmup: 50, epochs: 3, seed: 0 }
+        Protocol { samples: 60_000, warmup: 50, epochs: 3, seed: 0, model_warmup: 3, model_steps: 20 }
     }
 
-    /// A smoke test: 4,096 samples, 3 warm-up steps, 1 epoch (figures are noisy).
+    /// A smoke test: 4,096 samples, 3 warm-up steps, 1 epoch (figures are noisy); named
+    /// models: 1 warm-up step, 2 timed steps.
     pub fn quick() -> Self {
-        Protocol { samples: 4_096, warmup: 3, epochs: 1, seed: 0 }
+        Protocol { samples: 4_096, warmup: 3, epochs: 1, seed: 0, model_warmup: 1, model_steps: 2 }
     }
 }
 
@@ -73,8 +84,8 @@ impl Default for Protocol {
 /// One measurement: a model, a batch size, a thread count, a protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
-    /// Layer sizes, input first (`[784, 128, 10]`).
-    pub model: Vec<usize>,
+    /// The model.
+    pub model: Model,
     /// Samples per step.
     pub batch_size: usize,
     /// Threads (rayon pool size, and so the GEMM's parallelism).
@@ -84,15 +95,23 @@ pub struct Job {
 }
 
 impl Job {
-    /// The model as written in reports: `784-128-10`.
+    /// The model as written in reports: `784-128-10`, `cnn-mnist`.
     pub fn model_name(&self) -> String {
-        model_name(&self.model)
+        self.model.name()
     }
 
-    /// Checks sizes: at least two layers, all positive, at least one full batch.
+    /// Checks sizes: at least two layers, all positive, at least one full batch; a
+    /// named model at least one timed step.
     pub fn validate(&self) -> Result<(), BenchError> {
-        if self.model.len() < 2 || self.model.contains(&0) {
-            return Err(BenchError::InvalidModel { spec: self.model_name() });
+        match &self.model {
+            Model::Mlp(sizes) if sizes.len() < 2 || sizes.contains(&0) => {
+                return Err(BenchError::InvalidModel { spec: self.model_name() });
+            }
+            Model::Mlp(_) => {}
+            _ if self.protocol.model_steps == 0 => {
+                return Err(BenchError::InvalidConfig { reason: "model steps is 0".into() });
+            }
+            _ => {}
         }
         let bad =
             |what: &str, value: usize| BenchError::InvalidConfig { reason: format!("{what} is {value}") };
@@ -119,11 +138,16 @@ pub fn model_name(sizes: &[usize]) -> String {
     sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-")
 }
 
-/// Parses `784-128-10` into layer sizes.
-pub fn parse_model(spec: &str) -> Result<Vec<usize>, BenchError> {
+/// Parses a model: a name from [`models::NAMED`] (`cnn-mnist`, `conv2d-320`,
+/// `lstm-char`, `gpt-char`) or an MLP's layer sizes (`784-128-10`).
+pub fn parse_model(spec: &str) -> Result<Model, BenchError> {
+    let spec = spec.trim();
+    if let Some((_, model)) = models::NAMED.iter().find(|(name, _)| *name == spec) {
+        return Ok(model.clone());
+    }
     let sizes: Option<Vec<usize>> = spec.split('-').map(|s| s.trim().parse().ok()).collect();
     match sizes {
-        Some(s) if s.len() >= 2 && !s.contains(&0) => Ok(s),
+        Some(s) if s.len() >= 2 && !s.contains(&0) => Ok(Model::Mlp(s)),
         _ => Err(BenchError::InvalidModel { spec: spec.to_string() }),
     }
 }
@@ -190,9 +214,9 @@ pub enum TorchMode {
 /// Everything [`run`] needs.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Models as layer sizes.
-    pub models: Vec<Vec<usize>>,
-    /// Batch sizes (each model runs with each).
+    /// Models.
+    pub models: Vec<Model>,
+    /// Batch sizes (each MLP runs with each; a named model runs with its own).
     pub batch_sizes: Vec<usize>,
     /// Thread counts (each configuration runs with each).
     pub threads: Vec<usize>,
@@ -214,7 +238,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            models: vec![vec![784, 128, 10], vec![784, 512, 256, 10]],
+            models: vec![Model::Mlp(vec![784, 128, 10]), Model::Mlp(vec![784, 512, 256, 10])],
             batch_sizes: vec![64, 256],
             threads: vec![1, 2],
             protocol: Protocol::full(),
@@ -237,7 +261,11 @@ impl Options {
     pub fn jobs(&self) -> Vec<Job> {
         let mut jobs = Vec::new();
         for model in &self.models {
-            for &batch_size in &self.batch_sizes {
+            let batch_sizes = match model.fixed_batch_size() {
+                Some(b) => vec![b],
+                None => self.batch_sizes.clone(),
+            };
+            for batch_size in batch_sizes {
                 for &threads in &self.threads {
                     jobs.push(Job {
                         model: model.clone(),

@@ -1,25 +1,28 @@
-//! `tapegrad-bench`: runs the MLP training protocol for tapegrad and, when torch can
-//! be imported, for PyTorch side by side, printing samples/s and the ratio.
+//! `tapegrad-bench`: runs the training protocol (MLPs and the named models of issue 16)
+//! for tapegrad and, when torch can be imported, for PyTorch side by side, printing
+//! samples/s and the ratio.
 
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tapegrad_bench::{BenchError, Isolation, Options, Protocol, TorchMode, parse_model};
 
-/// MLP training speed: tapegrad side by side with PyTorch (issue 7's protocol).
+/// Training speed: tapegrad side by side with PyTorch (issue 7's protocol; issue 16's models).
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// Models as layer sizes, comma-separated.
+    /// Models, comma-separated: MLP layer sizes (784-128-10) or cnn-mnist, conv2d-320,
+    /// lstm-char, gpt-char (each with its own batch size).
     #[arg(long, default_value = "784-128-10,784-512-256-10", value_delimiter = ',')]
     models: Vec<String>,
-    /// Batch sizes, comma-separated.
+    /// Batch sizes of the MLPs, comma-separated.
     #[arg(long, default_value = "64,256", value_delimiter = ',')]
     batch_sizes: Vec<usize>,
     /// Thread counts, comma-separated.
     #[arg(long, default_value = "1,2", value_delimiter = ',')]
     threads: Vec<usize>,
-    /// Smoke-test protocol: 4,096 samples, 3 warm-up steps, 1 epoch.
+    /// Smoke-test protocol: 4,096 samples, 3 warm-up steps, 1 epoch (named models: 1
+    /// warm-up step, 2 timed steps).
     #[arg(long)]
     quick: bool,
     /// Samples in the data set (overrides the protocol's).
@@ -31,6 +34,12 @@ struct Cli {
     /// Timed epochs (overrides the protocol's).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Named models: warm-up steps (overrides the protocol's).
+    #[arg(long)]
+    model_warmup: Option<usize>,
+    /// Named models: steps per timed epoch (overrides the protocol's).
+    #[arg(long)]
+    model_steps: Option<usize>,
     /// Seed of the data and weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -67,6 +76,8 @@ fn options(cli: Cli) -> Result<Options, BenchError> {
     protocol.samples = cli.samples.unwrap_or(protocol.samples);
     protocol.warmup = cli.warmup.unwrap_or(protocol.warmup);
     protocol.epochs = cli.epochs.unwrap_or(protocol.epochs);
+    protocol.model_warmup = cli.model_warmup.unwrap_or(protocol.model_warmup);
+    protocol.model_steps = cli.model_steps.unwrap_or(protocol.model_steps);
     protocol.seed = cli.seed;
     let mut options = Options {
         models: cli.models.iter().map(|m| parse_model(m)).collect::<Result<_, _>>()?,

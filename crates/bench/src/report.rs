@@ -152,7 +152,12 @@ mod tests {
 
     #[test]
     fn the_ratio_is_the_median_of_paired_rounds() {
-        let job = Job { model: vec![784, 128, 10], batch_size: 64, threads: 1, protocol: Protocol::quick() };
+        let job = Job {
+            model: crate::Model::Mlp(vec![784, 128, 10]),
+            batch_size: 64,
+            threads: 1,
+            protocol: Protocol::quick(),
+        };
         let ours = vec![measured(100.0, 5), measured(300.0, 7), measured(200.0, 6)];
         let theirs = vec![measured(50.0, 9), measured(100.0, 8), measured(100.0, 9)];
         let r = Report::new(&job, ours, theirs);

@@ -1,8 +1,9 @@
-//! PyTorch's side: runs `bench/torch_mlp.py` with the same job and reads the one
+//! PyTorch's side: runs `bench/torch_mlp.py` (MLPs) or `bench/torch_models.py` (the
+//! named models, found next to the MLP script) with the same job and reads the one
 //! JSON line it prints.
 
 use crate::error::BenchError;
-use crate::{Job, Measurement};
+use crate::{Job, Measurement, Model};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -39,8 +40,11 @@ pub(crate) fn run_child(program: &Path, command: &mut Command) -> Result<String,
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Measures PyTorch's side of one job.
+/// Measures PyTorch's side of one job (`script` is the MLP script).
 pub(crate) fn measure(job: &Job, python: &str, script: &Path) -> Result<Measurement, BenchError> {
+    if !matches!(job.model, Model::Mlp(_)) {
+        return measure_named(job, python, &script.with_file_name("torch_models.py"));
+    }
     let program = PathBuf::from(python);
     let mut command = Command::new(&program);
     command.arg(script).args([
@@ -59,7 +63,44 @@ pub(crate) fn measure(job: &Job, python: &str, script: &Path) -> Result<Measurem
         "--seed",
         &job.protocol.seed.to_string(),
     ]);
-    let stdout = run_child(&program, &mut command)?;
+    read_measurement(program, &mut command)
+}
+
+/// Measures PyTorch's side of a named model, starting from our initial weights
+/// (written to a temporary safetensors file for the script to load).
+fn measure_named(job: &Job, python: &str, script: &Path) -> Result<Measurement, BenchError> {
+    let init = std::env::temp_dir().join(format!(
+        "tapegrad-bench-{}-{}.safetensors",
+        std::process::id(),
+        job.model_name()
+    ));
+    crate::models::save_initial_weights(&job.model, job.protocol.seed, &init)?;
+    let program = PathBuf::from(python);
+    let mut command = Command::new(&program);
+    command.arg(script).arg("--init").arg(&init).args([
+        "--model",
+        &job.model_name(),
+        "--threads",
+        &job.threads.to_string(),
+        "--warmup",
+        &job.protocol.model_warmup.to_string(),
+        "--steps",
+        &job.protocol.model_steps.to_string(),
+        "--epochs",
+        &job.protocol.epochs.to_string(),
+        "--seed",
+        &job.protocol.seed.to_string(),
+    ]);
+    let measured = read_measurement(program, &mut command);
+    // The file is ours alone (named by our process id); a failure to remove it
+    // leaves a few MB in the temporary directory and is not worth failing the run.
+    let _ = std::fs::remove_file(&init);
+    measured
+}
+
+/// Runs a PyTorch script and parses the last JSON line it prints.
+fn read_measurement(program: PathBuf, command: &mut Command) -> Result<Measurement, BenchError> {
+    let stdout = run_child(&program, command)?;
     stdout
         .lines()
         .rev()

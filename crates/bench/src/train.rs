@@ -3,7 +3,7 @@
 
 use crate::data;
 use crate::error::BenchError;
-use crate::{Job, Measurement};
+use crate::{Job, Measurement, Model};
 use rayon::prelude::*;
 use std::time::Instant;
 use tensor_core::functional::{Reduction, cross_entropy};
@@ -77,9 +77,9 @@ fn sgd(values: &mut [f32], grads: &[f32]) {
 
 /// Full batches of the data set, in order, each its own tensor (built before timing,
 /// as PyTorch's slices are views: neither side copies a batch inside the loop).
-fn batches(job: &Job) -> Result<Vec<Batch>, BenchError> {
-    let features = job.model[0];
-    let classes = job.model[job.model.len() - 1];
+fn batches(job: &Job, sizes: &[usize]) -> Result<Vec<Batch>, BenchError> {
+    let features = sizes[0];
+    let classes = sizes[sizes.len() - 1];
     let y = data::labels(job.protocol.seed, job.protocol.samples, classes);
     let b = job.batch_size;
     (0..job.protocol.samples / b)
@@ -90,8 +90,9 @@ fn batches(job: &Job) -> Result<Vec<Batch>, BenchError> {
         .collect()
 }
 
-/// Runs the protocol for one job in this process, on a rayon pool of `job.threads`
-/// threads (which also bounds the GEMM's parallelism).
+/// Runs the protocol for one job (an MLP here, a named model through
+/// [`crate::models`]) in this process, on a rayon pool of `job.threads` threads
+/// (which also bounds the GEMM's parallelism).
 pub fn measure(job: &Job) -> Result<Measurement, BenchError> {
     job.validate()?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -99,8 +100,11 @@ pub fn measure(job: &Job) -> Result<Measurement, BenchError> {
         .build()
         .map_err(|e| BenchError::ThreadPool { threads: job.threads, reason: e.to_string() })?;
     pool.install(|| {
-        let batches = batches(job)?;
-        let model = Mlp::new(&job.model, job.protocol.seed)?;
+        let Model::Mlp(sizes) = &job.model else {
+            return crate::models::measure(job);
+        };
+        let batches = batches(job, sizes)?;
+        let model = Mlp::new(sizes, job.protocol.seed)?;
         for (x, y) in batches.iter().cycle().take(job.protocol.warmup) {
             model.train_step(x, y)?;
         }

@@ -1,11 +1,11 @@
 //! The harness end to end on a tiny configuration (quick protocol, in process, no
 //! PyTorch): every field is filled and the JSON lines parse. No timing assertions.
 
-use tapegrad_bench::{BenchError, Isolation, Job, Options, Protocol, TorchMode, parse_model, run};
+use tapegrad_bench::{BenchError, Isolation, Job, Model, Options, Protocol, TorchMode, parse_model, run};
 
 fn tiny() -> Options {
     Options {
-        models: vec![vec![20, 8, 3], vec![20, 6, 5, 3]],
+        models: vec![Model::Mlp(vec![20, 8, 3]), Model::Mlp(vec![20, 6, 5, 3])],
         batch_sizes: vec![16],
         threads: vec![1, 2],
         protocol: Protocol { samples: 128, ..Protocol::quick() },
@@ -60,7 +60,8 @@ fn bad_configurations_are_errors() {
     assert!(matches!(parse_model("784"), Err(BenchError::InvalidModel { .. })));
     assert!(matches!(parse_model("784-0-10"), Err(BenchError::InvalidModel { .. })));
     assert!(matches!(parse_model("784-x-10"), Err(BenchError::InvalidModel { .. })));
-    assert_eq!(parse_model("784-128-10").expect("valid"), vec![784, 128, 10]);
+    assert_eq!(parse_model("784-128-10").expect("valid"), Model::Mlp(vec![784, 128, 10]));
+    assert_eq!(parse_model("gpt-char").expect("valid"), Model::GptChar);
     let mut o = tiny();
     o.batch_sizes = vec![1000];
     assert!(matches!(run(&o, true, &mut Vec::new()), Err(BenchError::InvalidConfig { .. })));
@@ -75,10 +76,49 @@ fn bad_configurations_are_errors() {
     o.python = "/nonexistent/python3".into();
     assert!(matches!(run(&o, true, &mut Vec::new()), Err(BenchError::TorchUnavailable { .. })));
     let job = Job {
-        model: vec![4, 2],
+        model: Model::Mlp(vec![4, 2]),
         batch_size: 2,
         threads: 1,
         protocol: Protocol { epochs: 0, ..Protocol::quick() },
     };
     assert!(matches!(job.validate(), Err(BenchError::InvalidConfig { .. })));
+}
+
+#[test]
+fn named_models_run_with_their_own_batch_size() {
+    // A named model ignores --batch-sizes (which are the MLPs'): one job per thread count.
+    let o = Options {
+        models: ["cnn-mnist", "conv2d-320", "lstm-char", "gpt-char"]
+            .iter()
+            .map(|m| parse_model(m).expect("a named model"))
+            .collect(),
+        batch_sizes: vec![16, 256],
+        threads: vec![1, 2],
+        ..Options::default()
+    };
+    let jobs: Vec<(String, usize, usize)> =
+        o.jobs().iter().map(|j| (j.model_name(), j.batch_size, j.threads)).collect();
+    let expected = [("cnn-mnist", 64), ("conv2d-320", 2), ("lstm-char", 32), ("gpt-char", 32)]
+        .iter()
+        .flat_map(|&(m, b)| [(m.to_string(), b, 1), (m.to_string(), b, 2)])
+        .collect::<Vec<_>>();
+    assert_eq!(jobs, expected);
+    assert!(matches!(parse_model("cnn"), Err(BenchError::InvalidModel { .. })));
+}
+
+#[test]
+fn a_named_model_trains_in_process() {
+    // The smallest named model (one step of the LSTM) end to end: a finite loss near
+    // ln 65 = 4.17 from the initial weights.
+    let o = Options {
+        models: vec![Model::LstmChar],
+        threads: vec![1],
+        protocol: Protocol { model_warmup: 0, model_steps: 1, ..Protocol::quick() },
+        isolation: Isolation::InProcess,
+        torch: TorchMode::Off,
+        ..Options::default()
+    };
+    let reports = run(&o, true, &mut Vec::new()).expect("runs");
+    assert_eq!((reports[0].model.as_str(), reports[0].batch_size), ("lstm-char", 32));
+    assert!((reports[0].final_loss - 65f64.ln()).abs() < 0.5, "{}", reports[0].final_loss);
 }

@@ -349,16 +349,18 @@ pub struct LessonCommon {
 /// `tapegrad bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Models as layer sizes, comma-separated.
+    /// Models, comma-separated: MLP layer sizes (784-128-10) or cnn-mnist, conv2d-320,
+    /// lstm-char, gpt-char (each with its own batch size).
     #[arg(long, default_value = "784-128-10,784-512-256-10", value_delimiter = ',')]
     pub models: Vec<String>,
-    /// Batch sizes, comma-separated.
+    /// Batch sizes of the MLPs, comma-separated.
     #[arg(long, default_value = "64,256", value_delimiter = ',')]
     pub batch_sizes: Vec<usize>,
     /// Thread counts, comma-separated.
     #[arg(long, default_value = "1,2", value_delimiter = ',')]
     pub threads: Vec<usize>,
-    /// Smoke-test protocol: 4,096 samples, 3 warm-up steps, 1 epoch (noisy figures).
+    /// Smoke-test protocol: 4,096 samples, 3 warm-up steps, 1 epoch; named models 1
+    /// warm-up step and 2 timed steps (noisy figures).
     #[arg(long)]
     pub quick: bool,
     /// Measurements per configuration; the median is reported.

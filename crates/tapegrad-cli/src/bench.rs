@@ -1,4 +1,4 @@
-//! `tapegrad bench`: the MLP training-speed protocol of the `tapegrad-bench` crate, measured
+//! `tapegrad bench`: the training-speed protocol (MLPs and issue 16's named models) of the `tapegrad-bench` crate, measured
 //! in child processes of this same binary (see [`tapegrad_bench::serve_child_if_requested`],
 //! which `main` calls first).
 
