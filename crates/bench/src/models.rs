@@ -241,7 +241,7 @@ impl Built {
     }
 }
 
-/// Writes a named model's initial weights for `seed` (the ones [`measure`] starts
+/// Writes a named model's initial weights for `seed` (the ones `measure` starts
 /// from) as safetensors under the module's parameter names, for PyTorch's side.
 pub fn save_initial_weights(model: &Model, seed: u64, path: &Path) -> Result<(), BenchError> {
     Ok(nn::save_module(path, Built::new(model, seed)?.module())?)
