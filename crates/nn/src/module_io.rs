@@ -146,7 +146,7 @@ fn check_unique<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
 /// the largest count the module's element type holds exactly (2^53 for f64, 2^24 for f32).
 ///
 /// # Errors
-/// [`WeightsError::Mismatch`](crate::weights_file::WeightsError::Mismatch) (inside
+/// [`WeightsError::Mismatch`] (inside
 /// [`NnError::Weights`](crate::NnError::Weights)) listing every missing, unexpected, reshaped or
 /// retyped tensor; [`WeightsError::NotACount`] naming a count buffer whose value is negative,
 /// fractional or too large to convert exactly; duplicate parameter names in the module.
@@ -185,7 +185,7 @@ pub fn load_tensors<T: Element, M: Module<T> + ?Sized>(module: &M, tensors: &[Na
 /// file whole). Readable by Python's `safetensors` / PyTorch under the same names.
 ///
 /// # Errors
-/// Duplicate parameter names; any [`WeightsError`](crate::weights_file::WeightsError) from
+/// Duplicate parameter names; any [`WeightsError`] from
 /// writing.
 pub fn save_module<T: Element, M: Module<T> + ?Sized>(path: impl AsRef<Path>, module: &M) -> Result<()> {
     Ok(weights_file::save(path, &module_tensors(module)?)?)
