@@ -268,6 +268,24 @@ fn for_row_blocks<T: Element>(x: &[T], out: &mut [T], n: usize, f: impl Fn(&[T],
     }
 }
 
+/// [`for_row_blocks`] over two inputs of the same length: `f(a, b, out)` per block.
+fn for_row_blocks2<T: Element>(
+    a: &[T],
+    b: &[T],
+    out: &mut [T],
+    n: usize,
+    f: impl Fn(&[T], &[T], &mut [T]) + Sync + Send,
+) {
+    let block = n * (ROW_BLOCK_ELEMS / n).max(1);
+    if a.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(block)
+            .zip(a.par_chunks(block).zip(b.par_chunks(block)))
+            .for_each(|(o, (a, b))| f(a, b, o));
+    } else {
+        f(a, b, out);
+    }
+}
+
 /// The maximum of a row, NaN-propagating; ±∞ or NaN give 0 (as `logsumexp`'s shift),
 /// so a row holding ∞ or only −∞ still gives what the unfused form gave.
 fn row_shift<T: Element>(row: &[T]) -> T {
@@ -336,20 +354,12 @@ pub(crate) fn softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize) -> 
     if n == 0 {
         return out;
     }
-    let block = n * (ROW_BLOCK_ELEMS / n).max(1);
-    let rows = |o: &mut [T], d: &[T], y: &[T]| {
+    for_row_blocks2(dy, y, &mut out, n, |d, y, o| {
         for ((o, d), y) in o.chunks_exact_mut(n).zip(d.chunks_exact(n)).zip(y.chunks_exact(n)) {
             let dot = dot_lanes(d, y);
             o.iter_mut().zip(d.iter().zip(y)).for_each(|(o, (&d, &y))| *o = y * (d - dot));
         }
-    };
-    if dy.len() >= PARALLEL_THRESHOLD {
-        out.par_chunks_mut(block)
-            .zip(dy.par_chunks(block).zip(y.par_chunks(block)))
-            .for_each(|(o, (d, y))| rows(o, d, y));
-    } else {
-        rows(&mut out, dy, y);
-    }
+    });
     out
 }
 
@@ -359,21 +369,13 @@ pub(crate) fn log_softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize)
     if n == 0 {
         return out;
     }
-    let block = n * (ROW_BLOCK_ELEMS / n).max(1);
-    let rows = |o: &mut [T], d: &[T], y: &[T]| {
+    for_row_blocks2(dy, y, &mut out, n, |d, y, o| {
         T::unary(Unary::Exp, y, o);
         for (o, d) in o.chunks_exact_mut(n).zip(d.chunks_exact(n)) {
             let s = sum_lanes(d);
             o.iter_mut().zip(d).for_each(|(o, &d)| *o = d - *o * s);
         }
-    };
-    if dy.len() >= PARALLEL_THRESHOLD {
-        out.par_chunks_mut(block)
-            .zip(dy.par_chunks(block).zip(y.par_chunks(block)))
-            .for_each(|(o, (d, y))| rows(o, d, y));
-    } else {
-        rows(&mut out, dy, y);
-    }
+    });
     out
 }
 
