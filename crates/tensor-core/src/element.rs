@@ -22,6 +22,10 @@ pub trait Element:
 {
     /// Name of the type as in file formats (`"F32"`, `"F64"`).
     const DTYPE: &'static str;
+    /// The other element type (`f64` for `f32`, `f32` for `f64`): what
+    /// [`Tensor::cast`](crate::Tensor::cast) crosses to, and the dtype of the far side
+    /// of a cast in a recorded graph.
+    type Other: Element<Other = Self>;
     /// Converts from f64 (rounding for f32).
     fn from_f64(x: f64) -> Self;
     /// Converts to f64 (exact).
@@ -217,6 +221,7 @@ mod sealed {
 
 impl Element for f32 {
     const DTYPE: &'static str = "F32";
+    type Other = f64;
     fn from_f64(x: f64) -> Self {
         x as f32
     }
@@ -227,6 +232,7 @@ impl Element for f32 {
 
 impl Element for f64 {
     const DTYPE: &'static str = "F64";
+    type Other = f32;
     fn from_f64(x: f64) -> Self {
         x
     }

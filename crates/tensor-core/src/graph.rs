@@ -173,6 +173,15 @@ pub(crate) struct Edge<T: Element> {
     pub(crate) shape: Shape,
 }
 
+/// The one input of a dtype cast ([`Tensor::cast`]): an edge into a graph of the
+/// other element type, and the VJP that carries `dy` across (the cast back). A graph
+/// is one graph whatever its element types: backward walks both sides in one pass, so
+/// a node on either side waits for all of its consumers, whichever side they are on.
+pub(crate) struct CrossEdge<T: Element> {
+    pub(crate) edge: Edge<T::Other>,
+    pub(crate) vjp: fn(&Tensor<T>) -> Result<Tensor<T::Other>>,
+}
+
 /// The values a node keeps for its rule until the graph is released.
 #[derive(Clone)]
 struct NodeState<T: Element> {
@@ -192,6 +201,8 @@ pub(crate) struct Node<T: Element, R: ?Sized = DynRule<T>> {
     pub(crate) op: &'static str,
     pub(crate) id: u64,
     pub(crate) edges: SmallVec<[Edge<T>; 2]>,
+    /// A cast's input, in a graph of the other element type (`None` for every other op).
+    pub(crate) cross: Option<Box<CrossEdge<T>>>,
     pub(crate) shape: Shape,
     state: Mutex<Option<NodeState<T>>>,
     released: AtomicBool,
@@ -239,26 +250,49 @@ impl<T: Element> Node<T> {
 
 impl<T: Element, R: ?Sized> Drop for Node<T, R> {
     /// Frees a chain of any depth without recursion: each node whose last handle is
-    /// ours hands its edges to a local stack instead of dropping them in place.
+    /// ours hands its edges to a local stack (one per element type, since a chain may
+    /// cross a cast any number of times) instead of dropping them in place.
     fn drop(&mut self) {
         live_count_add(-1);
-        let mut stack: Vec<Arc<Node<T>>> = Vec::new();
-        let push_edges = |edges: SmallVec<[Edge<T>; 2]>, stack: &mut Vec<Arc<Node<T>>>| {
-            for edge in edges {
-                if let Origin::Node(n) = edge.origin {
-                    stack.push(n);
-                }
-            }
-        };
-        push_edges(std::mem::take(&mut self.edges), &mut stack);
-        while let Some(mut node) = stack.pop() {
+        let mut own: Vec<Arc<Node<T>>> = Vec::new();
+        let mut far: Vec<Arc<Node<T::Other>>> = Vec::new();
+        take_edges(&mut self.edges, &mut self.cross, &mut own, &mut far);
+        loop {
             // Ours alone: empty it here, so dropping the handle below frees only the
             // node itself. If another thread drops its handle in between, that last
             // drop runs this loop on its own stack — still no deep recursion.
-            if let Some(node) = Arc::get_mut(&mut node) {
-                push_edges(std::mem::take(&mut node.edges), &mut stack);
+            if let Some(mut node) = own.pop() {
+                if let Some(node) = Arc::get_mut(&mut node) {
+                    take_edges(&mut node.edges, &mut node.cross, &mut own, &mut far);
+                }
+            } else if let Some(mut node) = far.pop() {
+                if let Some(node) = Arc::get_mut(&mut node) {
+                    take_edges(&mut node.edges, &mut node.cross, &mut far, &mut own);
+                }
+            } else {
+                break;
             }
         }
+    }
+}
+
+/// Moves a node's input nodes onto the drop stacks: `mine` for its own element type,
+/// `theirs` for a cast's input.
+fn take_edges<A: Element>(
+    edges: &mut SmallVec<[Edge<A>; 2]>,
+    cross: &mut Option<Box<CrossEdge<A>>>,
+    mine: &mut Vec<Arc<Node<A>>>,
+    theirs: &mut Vec<Arc<Node<A::Other>>>,
+) {
+    for edge in std::mem::take(edges) {
+        if let Origin::Node(n) = edge.origin {
+            mine.push(n);
+        }
+    }
+    if let Some(cross) = cross.take()
+        && let Origin::Node(n) = cross.edge.origin
+    {
+        theirs.push(n);
     }
 }
 
@@ -605,6 +639,7 @@ impl<T: Element> Tensor<T> {
             op,
             id: next_id(),
             edges,
+            cross: None,
             shape: output.shape.clone(),
             state: Mutex::new(Some(state)),
             released: AtomicBool::new(false),
@@ -630,6 +665,54 @@ impl<T: Element> Tensor<T> {
             "op `{op}` is recorded but not declared in its file's OPS list"
         );
         Tensor::record_saving(op, inputs, output, save, rule)
+    }
+
+    /// Records a dtype cast: `output` (of this element type) was computed from `input`
+    /// (of the other one); `vjp` carries the output's gradient back across. The node
+    /// has no ordinary edges, only the cross edge, and saves nothing.
+    pub(crate) fn record_cast(
+        op: &'static str,
+        input: &Tensor<T::Other>,
+        output: Tensor<T>,
+        vjp: fn(&Tensor<T>) -> Result<Tensor<T::Other>>,
+    ) -> Tensor<T> {
+        debug_assert!(
+            crate::ops::builtin_ops().any(|name| name == op),
+            "op `{op}` is recorded but not declared in its file's OPS list"
+        );
+        let mut output = output;
+        output.origin = Origin::Constant;
+        if !is_grad_enabled() || matches!(input.origin, Origin::Constant) {
+            return output;
+        }
+        let anomaly = (is_anomaly_enabled()).then(|| first_non_finite(output.as_slice())).flatten().map(
+            |(index, value)| {
+                Box::new(Error::Anomaly {
+                    op,
+                    phase: Phase::Forward,
+                    index,
+                    value,
+                    shape: output.shape.clone(),
+                })
+            },
+        );
+        let cross =
+            CrossEdge { edge: Edge { origin: input.origin.clone(), shape: input.shape.clone() }, vjp };
+        live_count_add(1);
+        let no_rule = |_: &Tensor<T>, _: &Saved<'_, T>| -> Result<GradVec<T>> { Ok(GradVec::new()) };
+        let node: Arc<Node<T>> = Arc::new(Node {
+            op,
+            id: next_id(),
+            edges: SmallVec::new(),
+            cross: Some(Box::new(cross)),
+            shape: output.shape.clone(),
+            state: Mutex::new(Some(NodeState { inputs: SmallVec::new(), output: None })),
+            released: AtomicBool::new(false),
+            anomaly,
+            rule: no_rule,
+        });
+        output.origin = Origin::Node(node);
+        output
     }
 
     /// Records a one-input op whose rule returns one gradient.
@@ -668,13 +751,13 @@ impl<T: Element> Tensor<T> {
             None if self.numel() != 1 => return Err(Error::NonScalarBackward { shape: self.shape.clone() }),
             None => Tensor::ones(&self.shape)?,
         };
-        let targets = Targets::new(&opts.inputs);
-        let mut store = Gradients { leaves: IdMap::default(), intermediate: IdMap::default() };
+        let targets = Targets::new(&opts.inputs, &opts.other_inputs);
         let root = match &self.origin {
             Origin::Constant => return Err(Error::NotRecorded),
             Origin::Leaf(leaf) => {
+                let mut store = Gradients { own: GradMaps::default(), other: GradMaps::default() };
                 if targets.wants_leaf(leaf.id) {
-                    store.leaves.insert(leaf.id, seed);
+                    store.own.leaves.insert(leaf.id, seed);
                 }
                 return Ok(store);
             }
@@ -686,12 +769,12 @@ impl<T: Element> Tensor<T> {
             retain_intermediate: opts.retain_intermediate,
             targets,
         };
-        walk.run(root, seed, &mut store)?;
-        Ok(store)
+        walk.run(root, seed)
     }
 }
 
-/// The tensors a backward was asked about (empty: every leaf).
+/// The tensors a backward was asked about (empty: every leaf). Ids are unique across
+/// element types, so one set serves both sides of a cast.
 struct Targets {
     all: bool,
     leaves: IdMap<()>,
@@ -699,21 +782,29 @@ struct Targets {
 }
 
 impl Targets {
-    fn new<T: Element>(inputs: &[Tensor<T>]) -> Targets {
-        let mut targets =
-            Targets { all: inputs.is_empty(), leaves: IdMap::default(), nodes: IdMap::default() };
+    fn new<T: Element>(inputs: &[Tensor<T>], other_inputs: &[Tensor<T::Other>]) -> Targets {
+        let mut targets = Targets {
+            all: inputs.is_empty() && other_inputs.is_empty(),
+            leaves: IdMap::default(),
+            nodes: IdMap::default(),
+        };
+        targets.add(inputs);
+        targets.add(other_inputs);
+        targets
+    }
+
+    fn add<T: Element>(&mut self, inputs: &[Tensor<T>]) {
         for t in inputs {
             match &t.origin {
                 Origin::Leaf(l) => {
-                    targets.leaves.insert(l.id, ());
+                    self.leaves.insert(l.id, ());
                 }
                 Origin::Node(n) => {
-                    targets.nodes.insert(n.id, ());
+                    self.nodes.insert(n.id, ());
                 }
                 Origin::Constant => {}
             }
         }
-        targets
     }
 
     fn wants_leaf(&self, id: u64) -> bool {
@@ -737,11 +828,80 @@ struct Slot<'g, T: Element> {
     /// The slot of each edge's node, [`NOT_A_NODE`] for leaves and constants: found
     /// once in discovery, so the walk itself never looks a node up.
     children: SmallVec<[u32; 2]>,
-    /// Consumers (inside this graph) that have yet to deliver a gradient.
+    /// For a cast, the slot of its input's node on the other side (or [`NOT_A_NODE`]).
+    cross: u32,
+    /// Consumers (inside this graph, on either side) that have yet to deliver a
+    /// gradient.
     pending: usize,
     grad: Option<Tensor<T>>,
     /// Whether the node leads to a tensor asked about (always, without `inputs`).
     needed: bool,
+}
+
+/// One element type's part of a backward: the slots of its reachable nodes, the
+/// index from node id to slot, and the gradients collected for the caller. A graph
+/// without a cast leaves the other half empty (and unallocated).
+struct Half<'g, T: Element> {
+    slots: Vec<Slot<'g, T>>,
+    index: IdMap<u32>,
+    grads: GradMaps<T>,
+}
+
+impl<'g, T: Element> Half<'g, T> {
+    fn new() -> Self {
+        Half { slots: Vec::new(), index: IdMap::default(), grads: GradMaps::default() }
+    }
+
+    /// The slot of `node`, added on its first sighting (then `true`).
+    fn slot_of(&mut self, node: &'g Arc<Node<T>>, needed: bool) -> Result<(u32, bool)> {
+        match self.index.entry(node.id) {
+            Entry::Occupied(o) => Ok((*o.get(), false)),
+            Entry::Vacant(v) => {
+                let at =
+                    u32::try_from(self.slots.len()).ok().filter(|&at| at != NOT_A_NODE).ok_or_else(|| {
+                        Error::TooLarge {
+                            op: "backward",
+                            reason: format!("a graph of more than {} nodes", u32::MAX - 1),
+                        }
+                    })?;
+                v.insert(at);
+                self.slots.push(Slot {
+                    node,
+                    children: SmallVec::new(),
+                    cross: NOT_A_NODE,
+                    pending: 0,
+                    grad: None,
+                    needed,
+                });
+                Ok((at, true))
+            }
+        }
+    }
+}
+
+/// A slot's place in a walk: which half (`far`: the element type other than the
+/// root's) and its index there.
+#[derive(Clone, Copy)]
+struct Place {
+    far: bool,
+    at: u32,
+}
+
+/// What discovery does next at a node.
+enum Visit {
+    /// Look at the node's next edge.
+    Next,
+    /// Descend into a newly found child (on the other side if `cross`).
+    Descend { cross: bool, at: u32 },
+    /// All edges seen: the node is finished.
+    Finished,
+}
+
+/// The walk's ready stack (nodes whose consumers have all delivered), and whether
+/// anomaly detection checks each gradient.
+struct Ready {
+    stack: Vec<Place>,
+    anomaly: bool,
 }
 
 struct Walk {
@@ -752,158 +912,257 @@ struct Walk {
 }
 
 impl Walk {
-    /// Finds the reachable nodes (iterative depth-first), marks those that lead to a
-    /// target, and counts each needed node's consumers among needed nodes.
-    fn discover<'g, T: Element>(&self, root: &'g Arc<Node<T>>) -> Result<Vec<Slot<'g, T>>> {
-        let new_slot = |node: &'g Arc<Node<T>>| Slot {
-            node,
-            children: SmallVec::new(),
-            pending: 0,
-            grad: None,
-            needed: self.targets.all,
-        };
-        let mut slots: Vec<Slot<'g, T>> = vec![new_slot(root)];
-        let mut index: IdMap<u32> = IdMap::default();
-        index.insert(root.id, 0);
-        // (slot, next edge to look at): a node is finished once all its edges are.
-        let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
+    /// Finds the reachable nodes on both sides of any cast (iterative depth-first),
+    /// marks those that lead to a target, and counts each needed node's consumers
+    /// among needed nodes.
+    #[allow(clippy::type_complexity)]
+    fn discover<'g, T: Element>(&self, root: &'g Arc<Node<T>>) -> Result<(Half<'g, T>, Half<'g, T::Other>)> {
+        let mut own: Half<'g, T> = Half::new();
+        let mut far: Half<'g, T::Other> = Half::new();
+        own.slot_of(root, self.targets.all)?;
+        // (place, next edge to look at): a node is finished once all its edges are.
+        let mut stack: Vec<(Place, usize)> = vec![(Place { far: false, at: 0 }, 0)];
         while let Some(top) = stack.last_mut() {
-            let (at, edge) = *top;
-            let node: &'g Arc<Node<T>> = slots[at].node;
-            if let Some(e) = node.edges.get(edge) {
-                top.1 += 1;
-                let child = match &e.origin {
-                    Origin::Node(child) => match index.entry(child.id) {
-                        Entry::Occupied(o) => *o.get(),
-                        Entry::Vacant(v) => {
-                            let c = u32::try_from(slots.len()).map_err(|_| Error::TooLarge {
-                                op: "backward",
-                                reason: format!("a graph of more than {} nodes", u32::MAX - 1),
-                            })?;
-                            v.insert(c);
-                            slots.push(new_slot(child));
-                            stack.push((c as usize, 0));
-                            c
-                        }
-                    },
-                    _ => NOT_A_NODE,
-                };
-                slots[at].children.push(child);
-                continue;
-            }
-            stack.pop();
-            if !self.targets.all {
-                let leads = self.targets.wants_node(node.id)
-                    || node.edges.iter().zip(&slots[at].children).any(|(e, &c)| match &e.origin {
-                        Origin::Leaf(l) => self.targets.wants_leaf(l.id),
-                        Origin::Node(_) => slots[c as usize].needed,
-                        Origin::Constant => false,
-                    });
-                slots[at].needed = leads;
+            let (place, edge) = *top;
+            let visit = if place.far {
+                self.visit(&mut far, &mut own, place.at as usize, edge)?
+            } else {
+                self.visit(&mut own, &mut far, place.at as usize, edge)?
+            };
+            match visit {
+                Visit::Next => top.1 += 1,
+                Visit::Descend { cross, at } => {
+                    top.1 += 1;
+                    stack.push((Place { far: place.far ^ cross, at }, 0));
+                }
+                Visit::Finished => {
+                    stack.pop();
+                }
             }
         }
         let mut first_anomaly: Option<(u64, Error)> = None;
-        for s in 0..slots.len() {
-            if !slots[s].needed {
+        self.count_consumers(&mut own, &mut far, false, &mut first_anomaly)?;
+        self.count_consumers(&mut far, &mut own, true, &mut first_anomaly)?;
+        if let Some((_, e)) = first_anomaly {
+            return Err(e);
+        }
+        fn needed<'a, 'g: 'a, A: Element>(
+            slots: &'a [Slot<'g, A>],
+        ) -> impl Iterator<Item = &'g Arc<Node<A>>> + 'a {
+            slots.iter().filter(|s| s.needed).map(|s| s.node)
+        }
+        if let Some(op) = reentered(needed(&own.slots)).or_else(|| reentered(needed(&far.slots))) {
+            return Err(Error::ReentrantBackward { op });
+        }
+        Ok((own, far))
+    }
+
+    /// One discovery step at `mine.slots[at]`, looking at edge `edge` (its cross edge,
+    /// if any, comes after the ordinary ones).
+    fn visit<'g, A: Element>(
+        &self,
+        mine: &mut Half<'g, A>,
+        theirs: &mut Half<'g, A::Other>,
+        at: usize,
+        edge: usize,
+    ) -> Result<Visit> {
+        let node: &'g Arc<Node<A>> = mine.slots[at].node;
+        if let Some(e) = node.edges.get(edge) {
+            let (child, new) = match &e.origin {
+                Origin::Node(child) => mine.slot_of(child, self.targets.all)?,
+                _ => (NOT_A_NODE, false),
+            };
+            mine.slots[at].children.push(child);
+            return Ok(if new { Visit::Descend { cross: false, at: child } } else { Visit::Next });
+        }
+        if edge == node.edges.len()
+            && let Some(cross) = node.cross.as_deref()
+        {
+            if let Origin::Node(child) = &cross.edge.origin {
+                let (child, new) = theirs.slot_of(child, self.targets.all)?;
+                mine.slots[at].cross = child;
+                if new {
+                    return Ok(Visit::Descend { cross: true, at: child });
+                }
+            }
+            return Ok(Visit::Next);
+        }
+        if !self.targets.all {
+            let slot = &mine.slots[at];
+            let leads = self.targets.wants_node(node.id)
+                || node
+                    .edges
+                    .iter()
+                    .zip(&slot.children)
+                    .any(|(e, &c)| self.needs_grad(&e.origin, c, &mine.slots))
+                || node
+                    .cross
+                    .as_deref()
+                    .is_some_and(|x| self.needs_grad(&x.edge.origin, slot.cross, &theirs.slots));
+            mine.slots[at].needed = leads;
+        }
+        Ok(Visit::Finished)
+    }
+
+    /// Whether the input at `origin` (slot `child` if it is a node) gets a gradient in
+    /// this backward.
+    fn needs_grad<A: Element>(&self, origin: &Origin<A>, child: u32, slots: &[Slot<'_, A>]) -> bool {
+        match origin {
+            Origin::Constant => false,
+            Origin::Leaf(l) => self.targets.wants_leaf(l.id),
+            Origin::Node(_) => slots[child as usize].needed,
+        }
+    }
+
+    /// For each needed node of `mine`: refuses a released one, notes the earliest
+    /// forward anomaly, and counts it as a consumer of its needed inputs.
+    fn count_consumers<A: Element>(
+        &self,
+        mine: &mut Half<'_, A>,
+        theirs: &mut Half<'_, A::Other>,
+        far: bool,
+        first_anomaly: &mut Option<(u64, Error)>,
+    ) -> Result<()> {
+        for s in 0..mine.slots.len() {
+            if !mine.slots[s].needed {
                 continue;
             }
-            let node = slots[s].node;
+            let node = mine.slots[s].node;
             if node.is_released() {
-                return Err(Error::GraphFreed { op: node.op, carried_over: s != 0 });
+                return Err(Error::GraphFreed { op: node.op, carried_over: far || s != 0 });
             }
             if let Some(a) = node.anomaly.as_deref()
                 && first_anomaly.as_ref().is_none_or(|(id, _)| node.id < *id)
             {
-                first_anomaly = Some((node.id, a.clone()));
+                *first_anomaly = Some((node.id, a.clone()));
             }
-            for k in 0..slots[s].children.len() {
-                let c = slots[s].children[k];
-                if c != NOT_A_NODE && slots[c as usize].needed {
-                    slots[c as usize].pending += 1;
+            for k in 0..mine.slots[s].children.len() {
+                let c = mine.slots[s].children[k];
+                if c != NOT_A_NODE && mine.slots[c as usize].needed {
+                    mine.slots[c as usize].pending += 1;
                 }
             }
+            let c = mine.slots[s].cross;
+            if c != NOT_A_NODE && theirs.slots[c as usize].needed {
+                theirs.slots[c as usize].pending += 1;
+            }
         }
-        if let Some((_, e)) = first_anomaly {
-            return Err(e);
-        }
-        if let Some(op) = reentered(slots.iter().filter(|s| s.needed).map(|s| s.node)) {
-            return Err(Error::ReentrantBackward { op });
-        }
-        Ok(slots)
+        Ok(())
     }
 
-    fn run<T: Element>(&self, root: &Arc<Node<T>>, seed: Tensor<T>, store: &mut Gradients<T>) -> Result<()> {
-        let mut slots = self.discover(root)?;
-        if !slots[0].needed {
-            return Ok(());
-        }
-        slots[0].grad = Some(seed);
-        let _no_grad = (!self.create_graph).then(NoGradGuard::new);
-        let anomaly = is_anomaly_enabled();
-        let mut ready: Vec<usize> = vec![0];
-        while let Some(at) = ready.pop() {
-            let node = slots[at].node;
-            let dy = slots[at].grad.take();
-            if (self.retain_intermediate || self.targets.wants_node(node.id))
-                && let Some(g) = &dy
-            {
-                store.intermediate.insert(node.id, g.clone());
-            }
-            let state = node.take_state(self.keep_graph);
-            let grads = match (dy, state) {
-                (Some(dy), Some(state)) => Some(self.apply(node, &dy, state, &slots[at], &slots)?),
-                (Some(_), None) => return Err(Error::GraphFreed { op: node.op, carried_over: at != 0 }),
-                // No gradient reached this node: nothing to run, but its inputs'
-                // consumer counts still drop.
-                (None, _) => None,
-            };
-            let mut grads = grads.map(|g| g.into_iter());
-            for (i, e) in node.edges.iter().enumerate() {
-                let g = grads.as_mut().and_then(|g| g.next().flatten());
-                if anomaly
-                    && let Some(g) = &g
-                    && let Some((index, value)) = first_non_finite(g.as_slice())
-                {
-                    return Err(Error::Anomaly {
-                        op: node.op,
-                        phase: Phase::Backward,
-                        index,
-                        value,
-                        shape: g.shape.clone(),
-                    });
+    fn run<T: Element>(&self, root: &Arc<Node<T>>, seed: Tensor<T>) -> Result<Gradients<T>> {
+        let (mut own, mut far) = self.discover(root)?;
+        if own.slots[0].needed {
+            own.slots[0].grad = Some(seed);
+            let _no_grad = (!self.create_graph).then(NoGradGuard::new);
+            let mut ready = Ready { stack: vec![Place { far: false, at: 0 }], anomaly: is_anomaly_enabled() };
+            while let Some(place) = ready.stack.pop() {
+                if place.far {
+                    self.step(&mut far, &mut own, place, &mut ready)?;
+                } else {
+                    self.step(&mut own, &mut far, place, &mut ready)?;
                 }
-                match &e.origin {
-                    Origin::Constant => {}
-                    Origin::Leaf(leaf) => {
-                        if let Some(g) = g
-                            && self.targets.wants_leaf(leaf.id)
-                        {
-                            match store.leaves.entry(leaf.id) {
-                                Entry::Occupied(mut slot) => {
-                                    accumulate(slot.get_mut(), g, self.create_graph)?
-                                }
-                                Entry::Vacant(slot) => {
-                                    slot.insert(g);
-                                }
-                            }
+            }
+        }
+        Ok(Gradients { own: own.grads, other: far.grads })
+    }
+
+    /// Runs the node at `place` (in `mine`), whose consumers have all delivered, and
+    /// delivers its inputs' gradients — to `theirs` for a cast's input.
+    fn step<A: Element>(
+        &self,
+        mine: &mut Half<'_, A>,
+        theirs: &mut Half<'_, A::Other>,
+        place: Place,
+        ready: &mut Ready,
+    ) -> Result<()> {
+        let at = place.at as usize;
+        let node = mine.slots[at].node;
+        let dy = mine.slots[at].grad.take();
+        if (self.retain_intermediate || self.targets.wants_node(node.id))
+            && let Some(g) = &dy
+        {
+            mine.grads.intermediate.insert(node.id, g.clone());
+        }
+        let state = node.take_state(self.keep_graph);
+        let (grads, cross_grad) = match (&dy, state) {
+            (Some(dy), Some(state)) => {
+                let grads = self.apply(node, dy, state, &mine.slots[at], &mine.slots)?;
+                let cross_grad = match node.cross.as_deref() {
+                    Some(x) if self.needs_grad(&x.edge.origin, mine.slots[at].cross, &theirs.slots) => {
+                        Some((x.vjp)(dy)?)
+                    }
+                    _ => None,
+                };
+                (Some(grads), cross_grad)
+            }
+            (Some(_), None) => {
+                return Err(Error::GraphFreed { op: node.op, carried_over: place.far || at != 0 });
+            }
+            // No gradient reached this node: nothing to run, but its inputs'
+            // consumer counts still drop.
+            (None, _) => (None, None),
+        };
+        drop(dy);
+        let mut grads = grads.map(|g| g.into_iter());
+        for (i, e) in node.edges.iter().enumerate() {
+            let g = grads.as_mut().and_then(|g| g.next().flatten());
+            let child = Place { far: place.far, at: mine.slots[at].children[i] };
+            self.deliver(mine, &e.origin, child, g, node.op, ready)?;
+        }
+        if let Some(x) = node.cross.as_deref() {
+            let child = Place { far: !place.far, at: mine.slots[at].cross };
+            self.deliver(theirs, &x.edge.origin, child, cross_grad, node.op, ready)?;
+        }
+        Ok(())
+    }
+
+    /// Adds gradient `g` (from op `op`; `None`: none) into the input at `origin`: a
+    /// leaf's entry in the store, or the slot `to`, which is then ready if this was
+    /// its last consumer.
+    fn deliver<A: Element>(
+        &self,
+        half: &mut Half<'_, A>,
+        origin: &Origin<A>,
+        to: Place,
+        g: Option<Tensor<A>>,
+        op: &'static str,
+        ready: &mut Ready,
+    ) -> Result<()> {
+        if ready.anomaly
+            && let Some(g) = &g
+            && let Some((index, value)) = first_non_finite(g.as_slice())
+        {
+            return Err(Error::Anomaly { op, phase: Phase::Backward, index, value, shape: g.shape.clone() });
+        }
+        match origin {
+            Origin::Constant => {}
+            Origin::Leaf(leaf) => {
+                if let Some(g) = g
+                    && self.targets.wants_leaf(leaf.id)
+                {
+                    match half.grads.leaves.entry(leaf.id) {
+                        Entry::Occupied(mut slot) => accumulate(slot.get_mut(), g, self.create_graph)?,
+                        Entry::Vacant(slot) => {
+                            slot.insert(g);
                         }
                     }
-                    Origin::Node(_) => {
-                        let c = slots[at].children[i] as usize;
-                        if !slots[c].needed {
-                            continue;
-                        }
-                        if let Some(g) = g {
-                            match &mut slots[c].grad {
-                                Some(acc) => accumulate(acc, g, self.create_graph)?,
-                                empty => *empty = Some(g),
-                            }
-                        }
-                        slots[c].pending -= 1;
-                        if slots[c].pending == 0 {
-                            ready.push(c);
-                        }
+                }
+            }
+            Origin::Node(_) => {
+                let slot = &mut half.slots[to.at as usize];
+                if !slot.needed {
+                    return Ok(());
+                }
+                if let Some(g) = g {
+                    match &mut slot.grad {
+                        Some(acc) => accumulate(acc, g, self.create_graph)?,
+                        empty => *empty = Some(g),
                     }
+                }
+                slot.pending -= 1;
+                if slot.pending == 0 {
+                    ready.stack.push(to);
                 }
             }
         }
@@ -924,11 +1183,7 @@ impl Walk {
             .edges
             .iter()
             .zip(&slot.children)
-            .map(|(e, &c)| match &e.origin {
-                Origin::Constant => false,
-                Origin::Leaf(l) => self.targets.wants_leaf(l.id),
-                Origin::Node(_) => slots[c as usize].needed,
-            })
+            .map(|(e, &c)| self.needs_grad(&e.origin, c, slots))
             .collect();
         let inputs = node
             .edges
@@ -1007,6 +1262,10 @@ pub struct BackwardOptions<T: Element> {
     /// them are not walked, and products for other inputs are skipped. Empty: every
     /// leaf the output depends on.
     pub inputs: Vec<Tensor<T>>,
+    /// Like `inputs`, for tensors of the other element type that the output reaches
+    /// through a [`cast`](Tensor::cast) (an f32 parameter under an f64 loss). When both
+    /// lists are empty, every leaf's gradient is collected, on either side.
+    pub other_inputs: Vec<Tensor<T::Other>>,
     /// Keep what the graph saved, so backward can run through it again (PyTorch's
     /// `retain_graph`).
     pub keep_graph: bool,
@@ -1022,6 +1281,7 @@ impl<T: Element> Default for BackwardOptions<T> {
         BackwardOptions {
             seed: None,
             inputs: Vec::new(),
+            other_inputs: Vec::new(),
             keep_graph: false,
             create_graph: false,
             retain_intermediate: false,
@@ -1029,52 +1289,91 @@ impl<T: Element> Default for BackwardOptions<T> {
     }
 }
 
-/// The gradients from one backward, keyed by tensor: `grads.get(&w)`. Each backward
-/// returns a fresh store, so running backward twice on a kept graph gives the same
-/// gradients, never a silent sum.
-#[derive(Clone)]
-pub struct Gradients<T: Element> {
+/// One element type's gradients from a backward: leaves' and (when asked for)
+/// intermediate tensors', by id.
+struct GradMaps<T: Element> {
     leaves: IdMap<Tensor<T>>,
     intermediate: IdMap<Tensor<T>>,
 }
 
+impl<T: Element> Default for GradMaps<T> {
+    fn default() -> Self {
+        GradMaps { leaves: IdMap::default(), intermediate: IdMap::default() }
+    }
+}
+
+impl<T: Element> Clone for GradMaps<T> {
+    fn clone(&self) -> Self {
+        GradMaps { leaves: self.leaves.clone(), intermediate: self.intermediate.clone() }
+    }
+}
+
+/// The gradients from one backward, keyed by tensor: `grads.get(&w)`. Each backward
+/// returns a fresh store, so running backward twice on a kept graph gives the same
+/// gradients, never a silent sum.
+///
+/// The lookups are generic in the element type: a graph that crosses a
+/// [`cast`](Tensor::cast) has gradients of both types (an f64 loss over f32
+/// parameters), and `grads.get(&w)` finds `w`'s whichever it is.
+pub struct Gradients<T: Element> {
+    own: GradMaps<T>,
+    other: GradMaps<T::Other>,
+}
+
+impl<T: Element> Clone for Gradients<T> {
+    fn clone(&self) -> Self {
+        Gradients { own: self.own.clone(), other: self.other.clone() }
+    }
+}
+
 impl<T: Element> std::fmt::Debug for Gradients<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut shapes: Vec<(u64, &[usize])> = self.leaves.iter().map(|(id, g)| (*id, g.shape())).collect();
-        shapes.sort_by_key(|(id, _)| *id);
-        write!(
-            f,
-            "Gradients({} leaves {:?}, {} intermediate)",
-            self.leaves.len(),
-            shapes,
-            self.intermediate.len()
-        )
+        fn shapes<A: Element>(maps: &GradMaps<A>) -> Vec<(u64, &[usize])> {
+            let mut shapes: Vec<(u64, &[usize])> =
+                maps.leaves.iter().map(|(id, g)| (*id, g.shape())).collect();
+            shapes.sort_by_key(|(id, _)| *id);
+            shapes
+        }
+        write!(f, "Gradients({} leaves {:?}", self.own.leaves.len(), shapes(&self.own))?;
+        if !self.other.leaves.is_empty() {
+            write!(f, ", {} {} leaves {:?}", self.other.leaves.len(), T::Other::DTYPE, shapes(&self.other))?;
+        }
+        write!(f, ", {} intermediate)", self.own.intermediate.len() + self.other.intermediate.len())
     }
 }
 
 impl<T: Element> Gradients<T> {
+    /// This store's gradients of element type `U` (`T` or `T::Other`).
+    fn maps<U: Element>(&self) -> Option<&GradMaps<U>> {
+        let own: &dyn std::any::Any = &self.own;
+        let other: &dyn std::any::Any = &self.other;
+        own.downcast_ref().or_else(|| other.downcast_ref())
+    }
+
     /// The gradient with respect to `t` (a variable, a parameter's tensor, or with
     /// `retain_intermediate` or `inputs` an intermediate), or `None` if there is none.
-    pub fn get(&self, t: &Tensor<T>) -> Option<&Tensor<T>> {
+    /// `t` may be of either element type (see the type's docs).
+    pub fn get<U: Element>(&self, t: &Tensor<U>) -> Option<&Tensor<U>> {
+        let maps = self.maps::<U>()?;
         match &t.origin {
-            Origin::Leaf(leaf) => self.leaves.get(&leaf.id),
-            Origin::Node(node) => self.intermediate.get(&node.id),
+            Origin::Leaf(leaf) => maps.leaves.get(&leaf.id),
+            Origin::Node(node) => maps.intermediate.get(&node.id),
             Origin::Constant => None,
         }
     }
 
     /// The gradient of the leaf with this id (for `inspect`).
     pub(crate) fn of_leaf(&self, id: u64) -> Option<&Tensor<T>> {
-        self.leaves.get(&id)
+        self.own.leaves.get(&id)
     }
 
-    /// The gradient with respect to a parameter.
-    pub fn get_param(&self, p: &Parameter<T>) -> Option<&Tensor<T>> {
-        self.leaves.get(&p.inner.leaf.id)
+    /// The gradient with respect to a parameter (of either element type).
+    pub fn get_param<U: Element>(&self, p: &Parameter<U>) -> Option<&Tensor<U>> {
+        self.maps::<U>()?.leaves.get(&p.inner.leaf.id)
     }
 
     /// Like [`get`](Self::get), but an error that says why there is no gradient.
-    pub fn wrt(&self, t: &Tensor<T>) -> Result<&Tensor<T>> {
+    pub fn wrt<U: Element>(&self, t: &Tensor<U>) -> Result<&Tensor<U>> {
         self.get(t).ok_or(Error::NoGradient {
             reason: match &t.origin {
                 Origin::Constant => {
@@ -1090,18 +1389,18 @@ impl<T: Element> Gradients<T> {
 
     /// The gradient with respect to `t`, or zeros of `t`'s shape when the output does
     /// not depend on it.
-    pub fn get_or_zeros(&self, t: &Tensor<T>) -> Tensor<T> {
+    pub fn get_or_zeros<U: Element>(&self, t: &Tensor<U>) -> Tensor<U> {
         self.get(t).cloned().unwrap_or_else(|| t.zeros_like())
     }
 
-    /// Number of leaf gradients held.
+    /// Number of leaf gradients held (of both element types).
     pub fn len(&self) -> usize {
-        self.leaves.len()
+        self.own.leaves.len() + self.other.leaves.len()
     }
 
     /// Whether the store holds no leaf gradient.
     pub fn is_empty(&self) -> bool {
-        self.leaves.is_empty()
+        self.len() == 0
     }
 }
 

@@ -70,6 +70,13 @@ impl<T: Element> Numbered<T> {
                     };
                     (at, self.label(&edge.origin, &edge.shape))
                 })
+                // A cast's input lives in the other element type's graph, which this
+                // listing (of one type) names but does not enter.
+                .chain(
+                    n.cross
+                        .as_deref()
+                        .map(|x| (None, format!("{}{:?}", T::Other::DTYPE, x.edge.shape.as_slice()))),
+                )
                 .collect(),
         }
     }

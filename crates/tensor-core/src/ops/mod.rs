@@ -5,6 +5,7 @@
 
 mod attention;
 mod binary;
+mod cast;
 mod compare;
 mod conv;
 mod embedding;
@@ -28,6 +29,7 @@ pub use attention::AttentionMask;
 pub fn builtin_ops() -> impl Iterator<Item = &'static str> {
     [
         binary::OPS,
+        cast::OPS,
         compare::OPS,
         conv::OPS,
         index::OPS,
