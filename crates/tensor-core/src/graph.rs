@@ -521,6 +521,16 @@ pub fn is_anomaly_enabled() -> bool {
     ANOMALY.with(|a| a.get())
 }
 
+/// With anomaly detection on, the error for a forward output holding NaN or ±∞ (kept
+/// in the node and raised by a backward through it).
+fn forward_anomaly<T: Element>(op: &'static str, output: &Tensor<T>) -> Option<Box<Error>> {
+    if !is_anomaly_enabled() {
+        return None;
+    }
+    let (index, value) = first_non_finite(output.as_slice())?;
+    Some(Box::new(Error::Anomaly { op, phase: Phase::Forward, index, value, shape: output.shape.clone() }))
+}
+
 fn first_non_finite<T: Element>(data: &[T]) -> Option<(usize, f64)> {
     data.iter().position(|x| !x.is_finite()).map(|i| (i, data[i].as_f64()))
 }
@@ -616,19 +626,7 @@ impl<T: Element> Tensor<T> {
         if !is_grad_enabled() || inputs.iter().all(|t| matches!(t.origin, Origin::Constant)) {
             return output;
         }
-        let anomaly = if is_anomaly_enabled() {
-            first_non_finite(output.as_slice()).map(|(index, value)| {
-                Box::new(Error::Anomaly {
-                    op,
-                    phase: Phase::Forward,
-                    index,
-                    value,
-                    shape: output.shape.clone(),
-                })
-            })
-        } else {
-            None
-        };
+        let anomaly = forward_anomaly(op, &output);
         let edges =
             inputs.iter().map(|t| Edge { origin: t.origin.clone(), shape: t.shape.clone() }).collect();
         let saved_inputs =
@@ -685,17 +683,7 @@ impl<T: Element> Tensor<T> {
         if !is_grad_enabled() || matches!(input.origin, Origin::Constant) {
             return output;
         }
-        let anomaly = (is_anomaly_enabled()).then(|| first_non_finite(output.as_slice())).flatten().map(
-            |(index, value)| {
-                Box::new(Error::Anomaly {
-                    op,
-                    phase: Phase::Forward,
-                    index,
-                    value,
-                    shape: output.shape.clone(),
-                })
-            },
-        );
+        let anomaly = forward_anomaly(op, &output);
         let cross =
             CrossEdge { edge: Edge { origin: input.origin.clone(), shape: input.shape.clone() }, vjp };
         live_count_add(1);
