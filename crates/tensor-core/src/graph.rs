@@ -531,6 +531,13 @@ fn forward_anomaly<T: Element>(op: &'static str, output: &Tensor<T>) -> Option<B
     Some(Box::new(Error::Anomaly { op, phase: Phase::Forward, index, value, shape: output.shape.clone() }))
 }
 
+/// A copy of a shape by one `memcpy` (`Shape::clone` goes through the generic
+/// iterator path, several times the cost): recording and walking copy shapes per node.
+#[inline]
+fn copy_shape(shape: &[usize]) -> Shape {
+    Shape::from_slice(shape)
+}
+
 fn first_non_finite<T: Element>(data: &[T]) -> Option<(usize, f64)> {
     data.iter().position(|x| !x.is_finite()).map(|i| (i, data[i].as_f64()))
 }
@@ -627,10 +634,13 @@ impl<T: Element> Tensor<T> {
             return output;
         }
         let anomaly = forward_anomaly(op, &output);
-        let edges =
-            inputs.iter().map(|t| Edge { origin: t.origin.clone(), shape: t.shape.clone() }).collect();
-        let saved_inputs =
-            inputs.iter().enumerate().map(|(i, t)| save.keeps_input(i).then(|| t.data.clone())).collect();
+        // Pushes, not `collect`: see `Walk::apply`.
+        let mut edges = SmallVec::new();
+        let mut saved_inputs = SmallVec::new();
+        for (i, t) in inputs.iter().enumerate() {
+            edges.push(Edge { origin: t.origin.clone(), shape: copy_shape(&t.shape) });
+            saved_inputs.push(save.keeps_input(i).then(|| t.data.clone()));
+        }
         let state = NodeState { inputs: saved_inputs, output: save.output.then(|| output.data.clone()) };
         live_count_add(1);
         let node: Arc<Node<T>> = Arc::new(Node {
@@ -638,7 +648,7 @@ impl<T: Element> Tensor<T> {
             id: next_id(),
             edges,
             cross: None,
-            shape: output.shape.clone(),
+            shape: copy_shape(&output.shape),
             state: Mutex::new(Some(state)),
             released: AtomicBool::new(false),
             anomaly,
@@ -841,29 +851,41 @@ impl<'g, T: Element> Half<'g, T> {
     }
 
     /// The slot of `node`, added on its first sighting (then `true`).
+    ///
+    /// A node whose only handle is the edge it was reached through (strong count 1)
+    /// has exactly one consumer in the whole process, so this is its first and only
+    /// sighting: it gets a slot without entering the index. The graph below the root
+    /// cannot change during the walk (the caller holds the root), so no second path to
+    /// it can appear; in a chain whose intermediate tensors were dropped — the usual
+    /// training step — discovery then hashes nothing.
     fn slot_of(&mut self, node: &'g Arc<Node<T>>, needed: bool) -> Result<(u32, bool)> {
-        match self.index.entry(node.id) {
-            Entry::Occupied(o) => Ok((*o.get(), false)),
-            Entry::Vacant(v) => {
-                let at =
-                    u32::try_from(self.slots.len()).ok().filter(|&at| at != NOT_A_NODE).ok_or_else(|| {
-                        Error::TooLarge {
-                            op: "backward",
-                            reason: format!("a graph of more than {} nodes", u32::MAX - 1),
-                        }
-                    })?;
-                v.insert(at);
-                self.slots.push(Slot {
-                    node,
-                    children: SmallVec::new(),
-                    cross: NOT_A_NODE,
-                    pending: 0,
-                    grad: None,
-                    needed,
-                });
+        if Arc::strong_count(node) == 1 {
+            return Ok((self.push_slot(node, needed)?, true));
+        }
+        match self.index.get(&node.id) {
+            Some(&at) => Ok((at, false)),
+            None => {
+                let at = self.push_slot(node, needed)?;
+                self.index.insert(node.id, at);
                 Ok((at, true))
             }
         }
+    }
+
+    /// Adds a slot for `node`, returning its index.
+    fn push_slot(&mut self, node: &'g Arc<Node<T>>, needed: bool) -> Result<u32> {
+        let at = u32::try_from(self.slots.len()).ok().filter(|&at| at != NOT_A_NODE).ok_or_else(|| {
+            Error::TooLarge { op: "backward", reason: format!("a graph of more than {} nodes", u32::MAX - 1) }
+        })?;
+        self.slots.push(Slot {
+            node,
+            children: SmallVec::new(),
+            cross: NOT_A_NODE,
+            pending: 0,
+            grad: None,
+            needed,
+        });
+        Ok(at)
     }
 }
 
@@ -1167,31 +1189,25 @@ impl Walk {
         slot: &Slot<'_, T>,
         slots: &[Slot<'_, T>],
     ) -> Result<GradVec<T>> {
-        let needs: SmallVec<[bool; 4]> = node
-            .edges
-            .iter()
-            .zip(&slot.children)
-            .map(|(e, &c)| self.needs_grad(&e.origin, c, slots))
-            .collect();
-        let inputs = node
-            .edges
-            .iter()
-            .zip(&state.inputs)
-            .zip(&needs)
-            .map(|((e, data), &needed)| {
-                data.as_ref().map(|data| Tensor {
-                    data: data.clone(),
-                    shape: e.shape.clone(),
-                    // An input that needs no gradient looks constant to the rule,
-                    // so rules that test `is_recorded` skip its product — unless the
-                    // gradient is itself recorded, where its graph must stay whole.
-                    origin: if needed || self.create_graph { e.origin.clone() } else { Origin::Constant },
-                })
-            })
-            .collect();
+        // Built with pushes into inline storage: `collect` into a SmallVec goes through
+        // its generic reserve-and-extend path, several times the cost for two entries.
+        let mut needs: SmallVec<[bool; 4]> = SmallVec::new();
+        let mut inputs: SmallVec<[Option<Tensor<T>>; 2]> = SmallVec::new();
+        for ((e, &child), data) in node.edges.iter().zip(&slot.children).zip(state.inputs) {
+            let needed = self.needs_grad(&e.origin, child, slots);
+            needs.push(needed);
+            inputs.push(data.map(|data| Tensor {
+                data,
+                shape: copy_shape(&e.shape),
+                // An input that needs no gradient looks constant to the rule, so
+                // rules that test `is_recorded` skip its product — unless the gradient
+                // is itself recorded, where its graph must stay whole.
+                origin: if needed || self.create_graph { e.origin.clone() } else { Origin::Constant },
+            }));
+        }
         let output = state.output.map(|data| Tensor {
             data,
-            shape: node.shape.clone(),
+            shape: copy_shape(&node.shape),
             origin: Origin::Node(node.clone()),
         });
         let saved = Saved { op: node.op, edges: &node.edges, inputs, output, needs };
