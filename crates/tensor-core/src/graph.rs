@@ -284,8 +284,10 @@ fn take_edges<A: Element>(
     mine: &mut Vec<Arc<Node<A>>>,
     theirs: &mut Vec<Arc<Node<A::Other>>>,
 ) {
-    for edge in std::mem::take(edges) {
-        if let Origin::Node(n) = edge.origin {
+    // Swap each origin out in place (the edges themselves stay, now constants):
+    // cheaper than moving the whole SmallVec out and iterating it by value.
+    for edge in edges.iter_mut() {
+        if let Origin::Node(n) = std::mem::replace(&mut edge.origin, Origin::Constant) {
             mine.push(n);
         }
     }
