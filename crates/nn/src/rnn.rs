@@ -133,6 +133,22 @@ impl<T: Element> Recurrent<T> {
         Ok(g.reshape(&[steps, batch, p.weight_ih.shape()[0]])?)
     }
 
+    /// `x·W_ihᵀ + (b_ih + b_hh)` for every step at once, (T, N, 4H): the LSTM's input
+    /// gates with both biases, what `lstm_sequence` adds `h·W_hhᵀ` to.
+    fn input_gates_lstm(&self, p: &LayerParams<T>, x: &Tensor<T>) -> Result<Tensor<T>> {
+        let [steps, batch, inputs] = [x.shape()[0], x.shape()[1], x.shape()[2]];
+        let mut g = x.reshape(&[steps * batch, inputs])?.matmul_t(&p.weight_ih.tensor(), false, true)?;
+        let bias = match (&p.bias_ih, &p.bias_hh) {
+            (Some(a), Some(b)) => Some(a.tensor().add(&b.tensor())?),
+            (Some(a), None) | (None, Some(a)) => Some(a.tensor()),
+            (None, None) => None,
+        };
+        if let Some(b) = bias {
+            g = g.add(&b)?;
+        }
+        Ok(g.reshape(&[steps, batch, p.weight_ih.shape()[0]])?)
+    }
+
     /// `h·W_hhᵀ + b_hh`: (N, G·H).
     fn hidden_gates(p: &LayerParams<T>, h: &Tensor<T>) -> Result<Tensor<T>> {
         let g = h.matmul_t(&p.weight_hh.tensor(), false, true)?;
@@ -200,32 +216,28 @@ impl<T: Element> Lstm<T> {
         let (steps, batch) = (input.shape()[0], input.shape()[1]);
         let h0 = r.initial(state.map(|s| s.0), batch, "h")?;
         let c0 = r.initial(state.map(|s| s.1), batch, "c")?;
+        let hidden = r.hidden_size;
         let (mut hs, mut cs) = (Vec::new(), Vec::new());
         for (l, p) in r.layers.iter().enumerate() {
-            let xg = r.input_gates(p, &input)?;
-            let mut h = layer_state(&h0, l)?;
-            let mut c = layer_state(&c0, l)?;
-            let mut outs = Vec::with_capacity(steps);
-            for t in 0..steps {
-                let gates = xg.narrow(0, t, 1)?.squeeze(0)?.add(&Recurrent::hidden_gates(p, &h)?)?;
-                let g = gates.chunk(4, -1)?;
-                c = g[1].sigmoid().mul(&c)?.add(&g[0].sigmoid().mul(&g[2].tanh())?)?;
-                h = g[3].sigmoid().mul(&c.tanh())?;
-                outs.push(h.clone());
-            }
-            input = Tensor::stack(&outs.iter().collect::<Vec<_>>(), 0)?;
-            if l + 1 == r.layers.len() {
-                let y = r.output(&outs)?;
+            // Both biases go onto the input gates of every step at once; the layer's
+            // recurrence is one fused op (tensor-core's `lstm_sequence`).
+            let xg = r.input_gates_lstm(p, &input)?;
+            let (h, c) = (layer_state(&h0, l)?, layer_state(&c0, l)?);
+            let seq = Tensor::lstm_sequence(&xg, &p.weight_hh.tensor(), &h, &c)?;
+            input = seq.narrow(0, 0, 1)?.reshape(&[steps, batch, hidden])?;
+            if steps == 0 {
                 hs.push(h);
                 cs.push(c);
-                let h_n = Tensor::stack(&hs.iter().collect::<Vec<_>>(), 0)?;
-                let c_n = Tensor::stack(&cs.iter().collect::<Vec<_>>(), 0)?;
-                return Ok((y, (h_n, c_n)));
+            } else {
+                let last = seq.narrow(1, steps - 1, 1)?;
+                hs.push(last.narrow(0, 0, 1)?.reshape(&[batch, hidden])?);
+                cs.push(last.narrow(0, 1, 1)?.reshape(&[batch, hidden])?);
             }
-            hs.push(h);
-            cs.push(c);
         }
-        Err(invalid("Lstm", "the layer list is empty"))
+        let y = if r.batch_first { input.transpose(0, 1)? } else { input };
+        let h_n = Tensor::stack(&hs.iter().collect::<Vec<_>>(), 0)?;
+        let c_n = Tensor::stack(&cs.iter().collect::<Vec<_>>(), 0)?;
+        Ok((y, (h_n, c_n)))
     }
 }
 

@@ -126,7 +126,7 @@ pub(crate) mod fast {
 
     // Each arm calls its (`#[inline(always)]`) kernel directly inside the dispatched
     // closure, in an index loop: through a generic `impl Fn` parameter the larger
-    // kernels (GELU, with three exponentials) stayed an out-of-line scalar call per
+    // kernels (GELU, then with three exponentials) stayed an out-of-line scalar call per
     // element, and an iterator chain's `fold` was compiled out of line without the
     // dispatched target features (4 SSE lanes instead of 16).
     macro_rules! unary_loop {

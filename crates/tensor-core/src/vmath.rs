@@ -18,13 +18,14 @@
 //!   overflow above 88.72 gives +∞, underflow below −103.97 gives 0.
 //! - `tanh`: ≤ 2 ulp; `tanh(±∞) = ±1`, large |x| gives exactly ±1, `tanh(±0) = ±0`.
 //! - `sigmoid`: ≤ 2 ulp, subnormal results included; σ(+∞) = 1, σ(−∞) = 0.
-//! - `normal_cdf` Φ: measured ≤ 9 ulp (relative error ≤ 6·10⁻⁷, the limit of the
+//! - `normal_cdf` Φ: measured ≤ 7 ulp (relative error ≤ 6·10⁻⁷, the limit of the
 //!   erfc fit evaluated in f32; asserted ≤ 10) where Φ(x) is a normal f32; in the
-//!   subnormal tail (x < −13.2) within 2⁻¹⁴⁴ absolute.
-//! - `gelu` x·Φ(x): measured ≤ 14 ulp (asserted ≤ 16) where the result is normal,
-//!   within 2⁻¹⁴⁴ absolute where it is subnormal.
-//! - GELU's slope Φ(x) + x·φ(x): within 12 ulp of the terms' magnitude (the sum
-//!   cancels near x ≈ −0.75, so a bound relative to the result is meaningless there).
+//!   subnormal tail (x < −13.2) within 2⁻¹⁴⁴ absolute. One exponential per element.
+//! - `gelu` x·Φ(x): measured ≤ 13 ulp (asserted ≤ 16) where the result is normal,
+//!   within 2⁻¹⁴⁴ absolute where it is subnormal. One exponential.
+//! - GELU's slope Φ(x) + x·φ(x): measured within 9.3 ulp of the terms' magnitude
+//!   (asserted ≤ 12.5; the sum cancels near x ≈ −0.75, so a bound relative to the
+//!   result is meaningless there). Two exponentials.
 //!
 //! NaN propagates through every kernel (as std).
 
@@ -48,15 +49,25 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 /// `eˣ` in f32, ≤ 1 ulp (see the module's doc).
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
+    exp_sum_f32(x, 0.0)
+}
+
+/// `e^(a + b)` in f32, where `a` is exact and `b` is small next to it, without
+/// rounding `a + b` first: the argument reduction subtracts `n·ln2` from `a` (for the
+/// `a` this module passes, `a − n·ln2_hi` is exact, see [`exp_neg_half_square_times`])
+/// and only then adds `b`. With `b = 0` this is `exp`, ≤ 1 ulp.
+#[inline(always)]
+fn exp_sum_f32(a: f32, b: f32) -> f32 {
     // Past these limits the result is +∞ or 0; clamping keeps the integer part in
     // range (NaN passes through the comparisons and is restored at the end).
     const HI: f32 = 88.722_84;
     const LO: f32 = -103.972_08;
+    let x = a + b;
     let xc = x.clamp(LO, HI);
     let t = xc * LOG2E + ROUND_MAGIC;
     let n = t - ROUND_MAGIC;
     let k = (t.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
-    let r = xc - n * LN2_HI - n * LN2_LO;
+    let r = (a - n * LN2_HI) + b - n * LN2_LO;
     // e^r on |r| ≤ ln2/2 (Cephes expf's minimax polynomial).
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
@@ -107,36 +118,50 @@ pub(crate) fn sigmoid_f32(x: f32) -> f32 {
     if x.is_nan() { x } else { y }
 }
 
-/// `e^{−x²/2}` for x ≥ 0 without the rounding error of `x²` (or of `x/√2`), which
-/// would cost ~x² ulp: `x = h + l` with `h` holding 12 significant bits, so `h²/2` is
-/// exact and `x²/2 = h²/2 + l(x + h)/2`.
+/// `e^{−x²/2 + b}` for x ≥ 0 without the rounding error of `x²` (or of `x/√2`),
+/// which would cost ~x² ulp, in **one** exponential: `x = h + l` with `h` holding 12
+/// significant bits, so `h²/2` is exact and `x²/2 = h²/2 + l(x + h)/2`; the exact
+/// `−h²/2` goes to [`exp_sum_f32`] as its exact part and the small rest (with `b`)
+/// as its correction. (`h²` has at most 24 significant bits and `n·ln2_hi` at most 17
+/// on a grid at least as coarse, so their difference, below 1 in magnitude where
+/// `h ≥ 1`, is exact; for `h < 1` the reduction is exact or `n = 0`.)
 #[inline(always)]
-fn exp_neg_half_square(x: f32) -> f32 {
+fn exp_neg_half_square_times(x: f32, b: f32) -> f32 {
     let h = f32::from_bits(x.to_bits() & 0xffff_f000);
     let l = x - h;
-    let y = exp_f32(-0.5 * (h * h)) * exp_f32(-0.5 * (l * (x + h)));
+    let y = exp_sum_f32(-0.5 * (h * h), b - 0.5 * (l * (x + h)));
     // e^{−x²/2} is 0 in f32 beyond x ≈ 14.4; this also gives e^{−∞} = 0 where `l`
     // would be ∞ − ∞.
     if x > 14.5 { 0.0 } else { y }
 }
 
-/// erfc(|x|/√2) (Numerical Recipes' `erfcc`, a Chebyshev fit with fractional error
-/// < 1.2·10⁻⁷ everywhere): `t·e^{−z² + P(t)}`, `z = |x|/√2`, `t = 1/(1 + z/2)`,
-/// evaluated as `t·e^{−x²/2}·e^{P(t)}` so that the large `z²` goes through
-/// [`exp_neg_half_square`].
+/// The polynomial `P(t)` of Numerical Recipes' `erfcc`, `t = 1/(1 + z/2)`.
 #[inline(always)]
-fn erfc_half(a: f32) -> f32 {
-    let z = a * FRAC_1_SQRT_2;
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let p = -1.265_512_2
+fn erfc_poly(t: f32) -> f32 {
+    -1.265_512_2
         + t * (1.000_023_7
             + t * (0.374_091_96
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
                             + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    t * exp_neg_half_square(a) * exp_f32(p)
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))))
+}
+
+/// `t = 1/(1 + z/2)` for `z = |x|/√2`, the variable of [`erfc_poly`].
+#[inline(always)]
+fn erfc_t(a: f32) -> f32 {
+    1.0 / (1.0 + 0.5 * (a * FRAC_1_SQRT_2))
+}
+
+/// erfc(|x|/√2) (Numerical Recipes' `erfcc`, a Chebyshev fit with fractional error
+/// < 1.2·10⁻⁷ everywhere): `t·e^{−z² + P(t)}`, `z = |x|/√2`, evaluated as
+/// `t·e^{−x²/2 + P(t)}` with the large `x²/2` split off exactly — one exponential
+/// (there were three: `e^{−h²/2}`, `e^{−l(x+h)/2}` and `e^{P(t)}`, multiplied).
+#[inline(always)]
+fn erfc_half(a: f32) -> f32 {
+    let t = erfc_t(a);
+    t * exp_neg_half_square_times(a, erfc_poly(t))
 }
 
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -152,12 +177,6 @@ pub(crate) fn normal_cdf_f32(x: f32) -> f32 {
     if x.is_nan() { x } else { y }
 }
 
-/// φ(x) = e^{−x²/2}/√(2π), the standard normal density.
-#[inline(always)]
-pub(crate) fn normal_pdf_f32(x: f32) -> f32 {
-    exp_neg_half_square(x.abs()) * FRAC_1_SQRT_2PI
-}
-
 /// GELU, `x·Φ(x)`.
 #[inline(always)]
 pub(crate) fn gelu_f32(x: f32) -> f32 {
@@ -165,12 +184,18 @@ pub(crate) fn gelu_f32(x: f32) -> f32 {
     if x == f32::NEG_INFINITY { -0.0 } else { x * normal_cdf_f32(x) }
 }
 
-/// GELU's slope `Φ(x) + x·φ(x)`.
+/// GELU's slope `Φ(x) + x·φ(x)`, in two exponentials: `E = e^{−x²/2}` (shared by φ
+/// and Φ) and `e^{P(t)}`, where Φ and φ apart would take three.
 #[inline(always)]
 pub(crate) fn gelu_slope_f32(x: f32) -> f32 {
+    let a = x.abs();
+    let t = erfc_t(a);
+    let e = exp_neg_half_square_times(a, 0.0);
+    let c = t * e * exp_f32(erfc_poly(t));
+    let cdf = if x <= 0.0 { 0.5 * c } else { 1.0 - 0.5 * c };
+    let cdf = if x.is_nan() { x } else { cdf };
     // At ±∞ the slope is Φ(±∞) (where ±∞·φ = ±∞·0 would be NaN).
-    let c = normal_cdf_f32(x);
-    if x.is_infinite() { c } else { c + x * normal_pdf_f32(x) }
+    if x.is_infinite() { cdf } else { cdf + x * (e * FRAC_1_SQRT_2PI) }
 }
 
 #[cfg(test)]
@@ -215,7 +240,7 @@ mod tests {
     }
 
     const STEP: usize = 17;
-    /// Sampling for Φ and GELU, which cost three exponentials each.
+    /// Sampling for Φ and GELU (slower to check than one exponential).
     const CDF_STEP: usize = 67;
 
     #[test]

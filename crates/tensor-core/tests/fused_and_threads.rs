@@ -143,6 +143,12 @@ fn fused_kernels_give_the_same_bits_for_one_and_two_threads() {
         let causal: Vec<T> =
             (0..64 * 64).map(|i| if i % 64 > i / 64 { T::one() } else { T::zero() }).collect();
         let causal = Tensor::from_vec(causal, &[64, 64]).unwrap();
+        let normal = |shape: &[usize], rng: &mut StdRng| {
+            Tensor::<T>::rand_normal(shape, T::zero(), T::from_f64(0.5), rng).unwrap()
+        };
+        let (xg, w_hh) = (normal(&[32, 32, 512], &mut rng), normal(&[512, 128], &mut rng));
+        let (h0, c0, dseq) =
+            (normal(&[32, 128], &mut rng), normal(&[32, 128], &mut rng), normal(&[2, 32, 32, 128], &mut rng));
         let grad = |y: Tensor<T>, x: &Tensor<T>, dy: &Tensor<T>| {
             let g =
                 y.backward_with(BackwardOptions { seed: Some(dy.clone()), ..Default::default() }).unwrap();
@@ -165,6 +171,15 @@ fn fused_kernels_give_the_same_bits_for_one_and_two_threads() {
             let g =
                 y.backward_with(BackwardOptions { seed: Some(dy.clone()), ..Default::default() }).unwrap();
             out.extend([y.detach(), g.wrt(&xv).unwrap().clone(), g.wrt(&gv).unwrap().clone()]);
+            // The fused LSTM layer at lstm-char's shapes (T 32, N 32, H 128): its
+            // per-step GEMMs and the one dW_hh GEMM (large enough to run in parallel).
+            let (xgv, wv, h0v, c0v) =
+                (xg.requires_grad(), w_hh.requires_grad(), h0.requires_grad(), c0.requires_grad());
+            let y = Tensor::lstm_sequence(&xgv, &wv, &h0v, &c0v).unwrap();
+            let g =
+                y.backward_with(BackwardOptions { seed: Some(dseq.clone()), ..Default::default() }).unwrap();
+            out.push(y.detach());
+            out.extend([&xgv, &wv, &h0v, &c0v].map(|v| g.wrt(v).unwrap().clone()));
             out
         };
         let one = in_pool(1, run);

@@ -401,6 +401,7 @@ rows! {
         strategy: layer_norm_case,
         f: |x, c| x[0].layer_norm(&x[0].shape()[x[0].ndim() - c.picks[0]..], None, None, 1e-5),
     },
+    lstm_sequence => Row { ops: &["lstm_sequence"], strategy: lstm_case, f: |x, _| Tensor::lstm_sequence(&x[0], &x[1], &x[2], &x[3]) },
     embedding => Row { ops: &["embedding (index_select)"], strategy: embedding_case, f: embedding_row },
     split => Row { ops: &["split (narrow)"], strategy: unary_rank1, f: split_row },
     chunk => Row { ops: &["chunk (narrow)"], strategy: unary_rank1, f: chunk_row },
@@ -653,6 +654,22 @@ fn layer_norm_case() -> BoxedStrategy<Case> {
 fn layer_norm_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
     let trailing = x[0].shape()[x[0].ndim() - c.picks[0]..].to_vec();
     x[0].layer_norm(&trailing, Some(&x[1]), Some(&x[2]), 1e-5)
+}
+
+/// One LSTM layer's operands: input gates (T, N, 4H), W_hh (4H, H), h0 and c0 (N, H),
+/// sizes 1–3 (steps, batch and hidden of 1 included).
+fn lstm_case() -> BoxedStrategy<Case> {
+    (1usize..=3, 1usize..=3, 1usize..=3)
+        .prop_flat_map(|(t, n, h)| {
+            (
+                tensor_in(vec![t, n, 4 * h], -2.0..2.0),
+                tensor_in(vec![4 * h, h], -1.0..1.0),
+                tensor_in(vec![n, h], -1.0..1.0),
+                tensor_in(vec![n, h], -2.0..2.0),
+            )
+        })
+        .prop_map(|(xg, w, h0, c0)| layer_case(vec![xg, w, h0, c0], vec![]))
+        .boxed()
 }
 
 /// An embedding table (V, D) and indices of rank 1–2 (repeats likely). No padding

@@ -19,7 +19,7 @@ const PARALLEL_FLOPS: usize = 1 << 20;
 /// How the GEMM reads one operand: `op(M)` of a row-major `rows × cols` matrix `M`,
 /// through its row and column strides (a transpose is only a swap of strides).
 #[derive(Clone, Copy)]
-struct Operand {
+pub(crate) struct Operand {
     row_stride: isize,
     col_stride: isize,
 }
@@ -27,7 +27,7 @@ struct Operand {
 impl Operand {
     /// The strides of a row-major matrix with `cols` columns, read as is or transposed
     /// (the row count does not enter: a row-major layout is fixed by its row length).
-    fn new(cols: usize, transposed: bool) -> Self {
+    pub(crate) fn new(cols: usize, transposed: bool) -> Self {
         if transposed {
             Operand { row_stride: 1, col_stride: cols as isize }
         } else {
@@ -51,7 +51,7 @@ impl Operand {
 /// With a fixed cut every thread count runs the very same products. (A cut along
 /// columns is avoided: it moves elements between the kernel's tiles.)
 #[allow(clippy::too_many_arguments)]
-fn gemm_into<T: Element>(
+pub(crate) fn gemm_into<T: Element>(
     dst: &mut [T],
     m: usize,
     n: usize,

@@ -15,6 +15,7 @@ mod movement;
 mod norm;
 mod pool;
 mod reduce;
+mod rnn;
 mod sample;
 mod softmax;
 mod split;
@@ -36,6 +37,7 @@ pub fn builtin_ops() -> impl Iterator<Item = &'static str> {
         linalg::OPS,
         movement::OPS,
         reduce::OPS,
+        rnn::OPS,
         softmax::OPS,
         split::OPS,
         norm::OPS,
