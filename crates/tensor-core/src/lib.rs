@@ -26,6 +26,7 @@
 //! verify a gradient, [`functional`] for losses, and [`func`] for Jacobians, Hessians,
 //! forward mode and checkpointing.
 
+mod alloc;
 pub mod element;
 pub mod error;
 pub mod func;

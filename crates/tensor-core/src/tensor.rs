@@ -71,6 +71,9 @@ impl<T: Element> Tensor<T> {
 
     /// Trusted constructor: `data.len() == numel(shape)` is the caller's invariant.
     pub(crate) fn from_parts(data: Vec<T>, shape: Shape) -> Self {
+        // Every op's output passes here: the first one sets the allocator up
+        // (`alloc.rs`; one atomic load afterwards).
+        crate::alloc::keep_freed_buffers();
         debug_assert_eq!(data.len(), numel(&shape), "tensor invariant: data length matches shape");
         Tensor { data: Arc::new(data), shape, origin: Origin::Constant }
     }
