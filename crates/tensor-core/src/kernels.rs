@@ -307,7 +307,8 @@ fn dot_lanes<T: Element>(a: &[T], b: &[T]) -> T {
     lanes.iter().fold(tail, |acc, &v| acc + v)
 }
 
-fn sum_lanes<T: Element>(x: &[T]) -> T {
+/// `Σ x` in the lane order of [`fold_lanes`] (fixed by the length alone).
+pub(crate) fn sum_lanes<T: Element>(x: &[T]) -> T {
     fold_lanes(x, T::zero(), &|a, b| a + b)
 }
 

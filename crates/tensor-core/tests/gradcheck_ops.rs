@@ -385,7 +385,7 @@ rows! {
     },
     // Layers (issue 17). Settings travel in `picks`; see each strategy.
     conv2d => Row {
-        ops: &["conv2d (im2col, matmul, permute, add; col2im in second order)", "im2col", "col2im"],
+        ops: &["conv2d (fused; im2col, matmul, permute, col2im in second order)", "im2col", "col2im"],
         strategy: conv2d_case,
         f: conv2d_row,
     },
