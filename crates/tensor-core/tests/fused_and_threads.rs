@@ -1,8 +1,8 @@
 //! The performance paths agree with the plain ones: fused `linear` equals
 //! `matmul` + `add`, the fused cross-entropy equals `logsumexp − gather`, the tiled
-//! convolution equals direct loops, and large elementwise ops, reductions and
-//! convolutions (which run on rayon) give bit-identical results for 1, 2, 3 and 4
-//! threads.
+//! convolution and max pooling equal direct loops, and large elementwise ops,
+//! reductions, convolutions and pooling (which run on rayon) give bit-identical
+//! results for 1, 2, 3 and 4 threads.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -318,11 +318,11 @@ fn tiled_conv2d_matches_a_direct_convolution() {
     }
 }
 
-/// The tiled kernels (forward, recorded-free backward) at the benchmark's shapes,
-/// above their parallel thresholds: the same bits for 1 and 2 threads, in f32 and
-/// f64.
+/// The tiled kernels (forward, recorded-free backward) and the max-pool kernels at
+/// the benchmark's shapes, above their parallel thresholds: the same bits for 1 and
+/// 2 threads, in f32 and f64.
 #[test]
-fn conv_kernels_give_the_same_bits_for_one_and_two_threads() {
+fn conv_and_pool_kernels_give_the_same_bits_for_one_and_two_threads() {
     fn check<T: tensor_core::Element>(to_bits: fn(T) -> u64) {
         let mut rng = StdRng::seed_from_u64(19);
         let normal = |shape: &[usize], rng: &mut StdRng| {
@@ -333,6 +333,7 @@ fn conv_kernels_give_the_same_bits_for_one_and_two_threads() {
             (normal(&[16, 32, 14, 14], &mut rng), normal(&[64, 32, 3, 3], &mut rng), normal(&[64], &mut rng));
         let (x2, w2, b2) =
             (normal(&[2, 3, 96, 320], &mut rng), normal(&[16, 3, 3, 3], &mut rng), normal(&[16], &mut rng));
+        let pool_x = normal(&[16, 32, 28, 28], &mut rng);
         let pad = ConvOptions { padding: [1, 1], ..ConvOptions::default() };
         let grouped = ConvOptions { padding: [1, 1], stride: [2, 2], groups: 4, ..ConvOptions::default() };
         let w3 = normal(&[64, 8, 3, 3], &mut rng);
@@ -349,6 +350,13 @@ fn conv_kernels_give_the_same_bits_for_one_and_two_threads() {
                     g.wrt(&w).unwrap().clone(),
                     g.wrt(&b).unwrap().clone(),
                 ]);
+            }
+            for (kernel, stride, padding) in [([2, 2], None, [0, 0]), ([3, 3], Some([2, 2]), [1, 1])] {
+                let x = pool_x.requires_grad();
+                let y = x.max_pool2d(kernel, stride, padding).unwrap();
+                let seed = y.map(|v| v.cos());
+                let g = y.backward_with(BackwardOptions { seed: Some(seed), ..Default::default() }).unwrap();
+                out.extend([y.detach(), g.wrt(&x).unwrap().clone()]);
             }
             out
         };
@@ -368,4 +376,59 @@ fn conv_kernels_give_the_same_bits_for_one_and_two_threads() {
     }
     check::<f32>(|v| v.to_bits() as u64);
     check::<f64>(f64::to_bits);
+}
+
+/// Max pooling against direct loops: overlapping windows, padding, ties (the first
+/// maximum in window order takes the gradient) and a NaN (it is the maximum).
+#[test]
+fn max_pool2d_matches_direct_loops() {
+    let mut rng = StdRng::seed_from_u64(20);
+    // Values rounded to halves, so windows hold ties.
+    let x: Vec<f64> = Tensor::<f64>::rand_normal(&[2, 3, 7, 8], 0.0, 2.0, &mut rng)
+        .unwrap()
+        .as_slice()
+        .iter()
+        .map(|v| (v * 2.0).round() / 2.0)
+        .collect();
+    let mut x = x;
+    x[17] = f64::NAN;
+    let x = Tensor::from_vec(x, &[2, 3, 7, 8]).unwrap();
+    for (kernel, stride, padding) in
+        [([2, 2], [2, 2], [0, 0]), ([3, 2], [1, 2], [1, 1]), ([3, 3], [2, 1], [1, 0])]
+    {
+        let xv = x.requires_grad();
+        let y = xv.max_pool2d(kernel, Some(stride), padding).unwrap();
+        let [n, c, h, w] = dims(&x);
+        let [_, _, oh, ow] = dims(&y);
+        let seed = Tensor::<f64>::rand_normal(y.shape(), 0.0, 1.0, &mut rng).unwrap();
+        let (mut want_y, mut want_dx) = (Vec::new(), vec![0.0; x.numel()]);
+        for plane in 0..n * c {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut best: Option<(f64, usize)> = None;
+                    for i in 0..kernel[0] {
+                        for j in 0..kernel[1] {
+                            let iy = (oy * stride[0] + i) as isize - padding[0] as isize;
+                            let ix = (ox * stride[1] + j) as isize - padding[1] as isize;
+                            if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
+                                continue;
+                            }
+                            let at = (plane * h + iy as usize) * w + ix as usize;
+                            let v = x.as_slice()[at];
+                            if best.is_none_or(|(b, _)| v > b || v.is_nan()) {
+                                best = Some((v, at));
+                            }
+                        }
+                    }
+                    let (v, at) = best.unwrap();
+                    want_y.push(v);
+                    want_dx[at] += seed.as_slice()[(plane * oh + oy) * ow + ox];
+                }
+            }
+        }
+        let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
+        assert!(same(y.as_slice(), &want_y), "values, kernel {kernel:?} stride {stride:?}");
+        let g = y.backward_with(BackwardOptions { seed: Some(seed), ..Default::default() }).unwrap();
+        assert!(same(g.wrt(&xv).unwrap().as_slice(), &want_dx), "dx, kernel {kernel:?} stride {stride:?}");
+    }
 }
