@@ -130,6 +130,11 @@ pub(crate) fn zip_broadcast<T: Element>(
 
 /// Reads `x` (shape `from`) as the broadcast shape `to`, materialised.
 pub(crate) fn broadcast_copy<T: Element>(x: &[T], from: &[usize], to: &[usize]) -> Vec<T> {
+    if x.len() == 1 {
+        // A scalar spread everywhere (the gradient of a sum or mean): a fill, not an
+        // odometer step per element.
+        return vec![x[0]; crate::shape::numel(to)];
+    }
     let sx = broadcast_strides(from, to);
     let zeros = vec![0; to.len()];
     let mut out = Vec::with_capacity(crate::shape::numel(to));
@@ -307,7 +312,8 @@ fn dot_lanes<T: Element>(a: &[T], b: &[T]) -> T {
     lanes.iter().fold(tail, |acc, &v| acc + v)
 }
 
-fn sum_lanes<T: Element>(x: &[T]) -> T {
+/// `Σ x` in the lane order of [`fold_lanes`] (fixed by the length alone).
+pub(crate) fn sum_lanes<T: Element>(x: &[T]) -> T {
     fold_lanes(x, T::zero(), &|a, b| a + b)
 }
 

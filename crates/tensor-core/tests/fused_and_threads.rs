@@ -1,12 +1,13 @@
 //! The performance paths agree with the plain ones: fused `linear` equals
-//! `matmul` + `add`, the fused cross-entropy equals `logsumexp − gather`, and large
-//! elementwise ops and reductions (which run on rayon) give bit-identical results
-//! for 1, 2, 3 and 4 threads.
+//! `matmul` + `add`, the fused cross-entropy equals `logsumexp − gather`, the tiled
+//! convolution and max pooling equal direct loops, and large elementwise ops,
+//! reductions, convolutions and pooling (which run on rayon) give bit-identical
+//! results for 1, 2, 3 and 4 threads.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tensor_core::functional::{Reduction, cross_entropy};
-use tensor_core::{BackwardOptions, Error, Indices, Tensor};
+use tensor_core::{BackwardOptions, ConvOptions, Error, Indices, Tensor};
 
 fn close(a: &Tensor<f64>, b: &Tensor<f64>) -> bool {
     a.shape() == b.shape() && a.as_slice().iter().zip(b.as_slice()).all(|(x, y)| (x - y).abs() <= 1e-12)
@@ -229,4 +230,220 @@ fn fused_row_kernels_match_their_composite_forms() {
     let filled = x.masked_fill(&mask, -3.0).unwrap();
     let picked = Tensor::where_cond(&mask, &Tensor::scalar(-3.0), &x).unwrap();
     assert_eq!(filled.to_vec(), picked.to_vec());
+}
+
+/// A direct (loop) convolution of x (N, C, H, W) with w (O, C/G, kh, kw) and bias b,
+/// and the gradients of `Σ r·y` for a given `r` (N, O, oh, ow): (y, dx, dw, db).
+// Index loops on purpose: the reference spells out the definition.
+#[allow(clippy::type_complexity, clippy::needless_range_loop)]
+fn direct_conv(
+    x: &Tensor<f64>,
+    w: &Tensor<f64>,
+    b: &Tensor<f64>,
+    r: &Tensor<f64>,
+    opts: &ConvOptions<2>,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let ([n, c, h, wd], [o, cg, kh, kw]) = (dims(x), dims(w));
+    let [_, _, oh, ow] = dims(r);
+    let og = o / opts.groups;
+    let (xs, ws, rs) = (x.as_slice(), w.as_slice(), r.as_slice());
+    let (mut y, mut dx, mut dw, mut db) =
+        (Vec::new(), vec![0.0; xs.len()], vec![0.0; ws.len()], vec![0.0; o]);
+    for bi in 0..n {
+        for oc in 0..o {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let out = ((bi * o + oc) * oh + oy) * ow + ox;
+                    let (mut acc, g) = (b.as_slice()[oc], oc / og);
+                    db[oc] += rs[out];
+                    for ci in 0..cg {
+                        let ch = g * cg + ci;
+                        for i in 0..kh {
+                            for j in 0..kw {
+                                let iy = (oy * opts.stride[0] + i * opts.dilation[0]) as isize
+                                    - opts.padding[0] as isize;
+                                let ix = (ox * opts.stride[1] + j * opts.dilation[1]) as isize
+                                    - opts.padding[1] as isize;
+                                if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= wd {
+                                    continue;
+                                }
+                                let at = ((bi * c + ch) * h + iy as usize) * wd + ix as usize;
+                                let wi = ((oc * cg + ci) * kh + i) * kw + j;
+                                acc += ws[wi] * xs[at];
+                                dw[wi] += rs[out] * xs[at];
+                                dx[at] += rs[out] * ws[wi];
+                            }
+                        }
+                    }
+                    y.push(acc);
+                }
+            }
+        }
+    }
+    (y, dx, dw, db)
+}
+
+fn dims(t: &Tensor<f64>) -> [usize; 4] {
+    let s = t.shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+fn all_close(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-10 * (1.0 + y.abs()))
+}
+
+/// The tiled convolution against direct loops, in value and in the gradients of
+/// input, weight and bias: stride, padding, dilation and groups, and images wide
+/// enough that one sample is cut into several tiles (one output row each).
+#[test]
+fn tiled_conv2d_matches_a_direct_convolution() {
+    let mut rng = StdRng::seed_from_u64(18);
+    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 5] = [
+        ([2, 3, 5, 6], [4, 3, 3, 3], ConvOptions { padding: [1, 1], ..ConvOptions::default() }),
+        (
+            [1, 4, 7, 5],
+            [6, 2, 2, 3],
+            ConvOptions { stride: [2, 1], padding: [1, 2], groups: 2, ..ConvOptions::default() },
+        ),
+        (
+            [2, 2, 6, 6],
+            [3, 2, 3, 2],
+            ConvOptions { dilation: [2, 1], stride: [1, 3], ..ConvOptions::default() },
+        ),
+        // 8 channels · 9 taps · 1000 columns per output row: one row per tile.
+        ([2, 8, 4, 1000], [5, 8, 3, 3], ConvOptions { padding: [1, 1], ..ConvOptions::default() }),
+        (
+            [1, 6, 5, 900],
+            [6, 2, 3, 1],
+            ConvOptions { padding: [2, 0], stride: [2, 1], groups: 3, ..ConvOptions::default() },
+        ),
+    ];
+    for (xs, ws, opts) in cases {
+        let x = Tensor::<f64>::rand_normal(&xs, 0.0, 1.0, &mut rng).unwrap().requires_grad();
+        let w = Tensor::<f64>::rand_normal(&ws, 0.0, 1.0, &mut rng).unwrap().requires_grad();
+        let b = Tensor::<f64>::rand_normal(&[ws[0]], 0.0, 1.0, &mut rng).unwrap().requires_grad();
+        let y = x.conv2d(&w, Some(&b), &opts).unwrap();
+        let r = Tensor::<f64>::rand_normal(y.shape(), 0.0, 1.0, &mut rng).unwrap();
+        let (want_y, want_dx, want_dw, want_db) = direct_conv(&x, &w, &b, &r, &opts);
+        assert!(all_close(y.as_slice(), &want_y), "value, case {xs:?} {ws:?} {opts:?}");
+        let g = y.backward_with(BackwardOptions { seed: Some(r), ..Default::default() }).unwrap();
+        assert!(all_close(g.wrt(&x).unwrap().as_slice(), &want_dx), "dx, case {xs:?} {ws:?}");
+        assert!(all_close(g.wrt(&w).unwrap().as_slice(), &want_dw), "dw, case {xs:?} {ws:?}");
+        assert!(all_close(g.wrt(&b).unwrap().as_slice(), &want_db), "db, case {xs:?} {ws:?}");
+    }
+}
+
+/// The tiled kernels (forward, recorded-free backward) and the max-pool kernels at
+/// the benchmark's shapes, above their parallel thresholds: the same bits for 1 and
+/// 2 threads, in f32 and f64.
+#[test]
+fn conv_and_pool_kernels_give_the_same_bits_for_one_and_two_threads() {
+    fn check<T: tensor_core::Element>(to_bits: fn(T) -> u64) {
+        let mut rng = StdRng::seed_from_u64(19);
+        let normal = |shape: &[usize], rng: &mut StdRng| {
+            Tensor::<T>::rand_normal(shape, T::zero(), T::one(), rng).unwrap()
+        };
+        // cnn-mnist's second convolution and conv2d-320's (several tiles per sample).
+        let (x1, w1, b1) =
+            (normal(&[16, 32, 14, 14], &mut rng), normal(&[64, 32, 3, 3], &mut rng), normal(&[64], &mut rng));
+        let (x2, w2, b2) =
+            (normal(&[2, 3, 96, 320], &mut rng), normal(&[16, 3, 3, 3], &mut rng), normal(&[16], &mut rng));
+        let pool_x = normal(&[16, 32, 28, 28], &mut rng);
+        let pad = ConvOptions { padding: [1, 1], ..ConvOptions::default() };
+        let grouped = ConvOptions { padding: [1, 1], stride: [2, 2], groups: 4, ..ConvOptions::default() };
+        let w3 = normal(&[64, 8, 3, 3], &mut rng);
+        let run = || {
+            let mut out = Vec::new();
+            for (x, w, b, opts) in [(&x1, &w1, &b1, &pad), (&x2, &w2, &b2, &pad), (&x1, &w3, &b1, &grouped)] {
+                let (x, w, b) = (x.requires_grad(), w.requires_grad(), b.requires_grad());
+                let y = x.conv2d(&w, Some(&b), opts).unwrap();
+                let seed = y.map(|v| v.sin());
+                let g = y.backward_with(BackwardOptions { seed: Some(seed), ..Default::default() }).unwrap();
+                out.extend([
+                    y.detach(),
+                    g.wrt(&x).unwrap().clone(),
+                    g.wrt(&w).unwrap().clone(),
+                    g.wrt(&b).unwrap().clone(),
+                ]);
+            }
+            for (kernel, stride, padding) in [([2, 2], None, [0, 0]), ([3, 3], Some([2, 2]), [1, 1])] {
+                let x = pool_x.requires_grad();
+                let y = x.max_pool2d(kernel, stride, padding).unwrap();
+                let seed = y.map(|v| v.cos());
+                let g = y.backward_with(BackwardOptions { seed: Some(seed), ..Default::default() }).unwrap();
+                out.extend([y.detach(), g.wrt(&x).unwrap().clone()]);
+            }
+            out
+        };
+        let one = in_pool(1, run);
+        let two = in_pool(2, run);
+        for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+            assert_eq!(a.shape(), b.shape());
+            let differ =
+                a.as_slice().iter().zip(b.as_slice()).filter(|(p, q)| to_bits(**p) != to_bits(**q)).count();
+            assert_eq!(
+                differ,
+                0,
+                "{} result {i} differs between 1 and 2 threads in {differ} elements",
+                T::DTYPE
+            );
+        }
+    }
+    check::<f32>(|v| v.to_bits() as u64);
+    check::<f64>(f64::to_bits);
+}
+
+/// Max pooling against direct loops: overlapping windows, padding, ties (the first
+/// maximum in window order takes the gradient) and a NaN (it is the maximum).
+#[test]
+fn max_pool2d_matches_direct_loops() {
+    let mut rng = StdRng::seed_from_u64(20);
+    // Values rounded to halves, so windows hold ties.
+    let x: Vec<f64> = Tensor::<f64>::rand_normal(&[2, 3, 7, 8], 0.0, 2.0, &mut rng)
+        .unwrap()
+        .as_slice()
+        .iter()
+        .map(|v| (v * 2.0).round() / 2.0)
+        .collect();
+    let mut x = x;
+    x[17] = f64::NAN;
+    let x = Tensor::from_vec(x, &[2, 3, 7, 8]).unwrap();
+    for (kernel, stride, padding) in
+        [([2, 2], [2, 2], [0, 0]), ([3, 2], [1, 2], [1, 1]), ([3, 3], [2, 1], [1, 0])]
+    {
+        let xv = x.requires_grad();
+        let y = xv.max_pool2d(kernel, Some(stride), padding).unwrap();
+        let [n, c, h, w] = dims(&x);
+        let [_, _, oh, ow] = dims(&y);
+        let seed = Tensor::<f64>::rand_normal(y.shape(), 0.0, 1.0, &mut rng).unwrap();
+        let (mut want_y, mut want_dx) = (Vec::new(), vec![0.0; x.numel()]);
+        for plane in 0..n * c {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut best: Option<(f64, usize)> = None;
+                    for i in 0..kernel[0] {
+                        for j in 0..kernel[1] {
+                            let iy = (oy * stride[0] + i) as isize - padding[0] as isize;
+                            let ix = (ox * stride[1] + j) as isize - padding[1] as isize;
+                            if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
+                                continue;
+                            }
+                            let at = (plane * h + iy as usize) * w + ix as usize;
+                            let v = x.as_slice()[at];
+                            if best.is_none_or(|(b, _)| v > b || v.is_nan()) {
+                                best = Some((v, at));
+                            }
+                        }
+                    }
+                    let (v, at) = best.unwrap();
+                    want_y.push(v);
+                    want_dx[at] += seed.as_slice()[(plane * oh + oy) * ow + ox];
+                }
+            }
+        }
+        let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
+        assert!(same(y.as_slice(), &want_y), "values, kernel {kernel:?} stride {stride:?}");
+        let g = y.backward_with(BackwardOptions { seed: Some(seed), ..Default::default() }).unwrap();
+        assert!(same(g.wrt(&xv).unwrap().as_slice(), &want_dx), "dx, kernel {kernel:?} stride {stride:?}");
+    }
 }

@@ -385,12 +385,12 @@ rows! {
     },
     // Layers (issue 17). Settings travel in `picks`; see each strategy.
     conv2d => Row {
-        ops: &["conv2d (im2col, matmul, permute, add; col2im in second order)", "im2col", "col2im"],
+        ops: &["conv2d (fused; im2col, matmul, permute, col2im in second order)", "im2col", "col2im"],
         strategy: conv2d_case,
         f: conv2d_row,
     },
     conv1d => Row { ops: &["conv1d (conv2d of height 1)"], strategy: conv1d_case, f: conv1d_row },
-    max_pool2d => Row { ops: &["max_pool2d (gather of window maxima)"], strategy: pool_case, f: max_pool_row },
+    max_pool2d => Row { ops: &["max_pool2d (scatter_add in second order)"], strategy: pool_case, f: max_pool_row },
     avg_pool2d => Row { ops: &["avg_pool2d (depthwise conv)"], strategy: pool_case, f: avg_pool_row },
     global_avg_pool => Row { ops: &["global_avg_pool (mean)"], strategy: spatial_case, f: |x, _| x[0].global_avg_pool() },
     batch_norm_train => Row { ops: &["batch_norm_train (composite)"], strategy: batch_norm_case, f: batch_norm_train_row },

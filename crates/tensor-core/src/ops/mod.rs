@@ -41,6 +41,7 @@ pub fn builtin_ops() -> impl Iterator<Item = &'static str> {
         softmax::OPS,
         split::OPS,
         norm::OPS,
+        pool::OPS,
         unary::OPS,
         crate::functional::OPS,
         crate::func::OPS,

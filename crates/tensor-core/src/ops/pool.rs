@@ -1,15 +1,85 @@
-//! Pooling over (N, C, H, W) images: max pooling (a `gather` of each window's first
-//! maximum), average pooling (a depthwise convolution with a constant kernel) and
-//! global average pooling (a mean). All are compositions of differentiable ops, so
-//! they need no rule of their own and are twice differentiable.
+//! Pooling over (N, C, H, W) images: max pooling (one recorded op whose kernel finds
+//! each window's first maximum and its position in one pass; its gradient scatters
+//! `dy` to those positions, written with `scatter_add` under `create_graph`), average
+//! pooling (a depthwise convolution with a constant kernel) and global average
+//! pooling (a mean). All are twice differentiable.
 
 use super::conv::{Geometry, convolve};
+use super::one;
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::graph::{Save, is_grad_enabled};
 use crate::kernels::PARALLEL_THRESHOLD;
 use crate::ops::Indices;
+use crate::shape::shape_of;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
+
+/// The ops this file records, by the name their nodes carry: the registry
+/// ([`crate::builtin_ops`]) that the gradcheck table is checked against.
+pub(crate) const OPS: &[&str] = &["max_pool2d"];
+
+/// The input rows (or columns) `lo..hi` that window `o` covers along axis `a`, the
+/// padding cut off (never empty: padding is at most half the kernel).
+#[inline]
+fn window(g: &Geometry, a: usize, o: usize) -> (usize, usize) {
+    let start = o * g.stride[a];
+    let lo = start.saturating_sub(g.padding[a]);
+    let hi = (start + g.kernel[a]).saturating_sub(g.padding[a]).min(g.input[a]);
+    (lo, hi)
+}
+
+/// Max pooling of one (H, W) plane: each window's maximum into `values` and its
+/// position (row-major in the plane) into `picks`. The first maximum in row-major
+/// window order wins ties; a NaN beats everything (the last NaN in that order).
+fn max_pool_plane<T: Element>(plane: &[T], g: &Geometry, values: &mut [T], picks: &mut [usize]) {
+    let (w, ow) = (g.input[1], g.output[1]);
+    let rows = values.chunks_exact_mut(ow).zip(picks.chunks_exact_mut(ow)).enumerate();
+    if g.padding == [0, 0] {
+        // Every tap is inside the image: visit the taps in window order and, for each,
+        // every window of the output row — independent chains across the row, where a
+        // window at a time is one long chain of compare-and-select.
+        for (oy, (values, picks)) in rows {
+            let y0 = oy * g.stride[0];
+            for (ox, (value, pick)) in values.iter_mut().zip(picks.iter_mut()).enumerate() {
+                let at = y0 * w + ox * g.stride[1];
+                (*value, *pick) = (plane[at], at);
+            }
+            for i in 0..g.kernel[0] {
+                for j in (0..g.kernel[1]).skip(usize::from(i == 0)) {
+                    let first = (y0 + i) * w + j;
+                    for (ox, (best, pick)) in values.iter_mut().zip(picks.iter_mut()).enumerate() {
+                        let at = first + ox * g.stride[1];
+                        let v = plane[at];
+                        // Strictly greater: a later equal value does not win. A select
+                        // of the position, then the value reloaded from it: no branch
+                        // (on real data the comparison is a coin flip, and a float select
+                        // compiles to one).
+                        let wins = (v > *best) | v.is_nan();
+                        *pick = std::hint::select_unpredictable(wins, at, *pick);
+                        *best = plane[*pick];
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for (oy, (values, picks)) in rows {
+        let (y0, y1) = window(g, 0, oy);
+        for (ox, (value, pick)) in values.iter_mut().zip(picks.iter_mut()).enumerate() {
+            let (x0, x1) = window(g, 1, ox);
+            let (mut best, mut at) = (plane[y0 * w + x0], y0 * w + x0);
+            for y in y0..y1 {
+                for (x, &v) in (x0..x1).zip(&plane[y * w..][x0..x1]) {
+                    let wins = (v > best) | v.is_nan();
+                    at = std::hint::select_unpredictable(wins, y * w + x, at);
+                    best = plane[at];
+                }
+            }
+            (*value, *pick) = (best, at);
+        }
+    }
+}
 
 /// Checks a pooling's input rank and that the padding is at most half the kernel
 /// (PyTorch's rule: so every window holds at least one real element).
@@ -67,49 +137,49 @@ impl<T: Element> Tensor<T> {
     ) -> Result<Tensor<T>> {
         let g = pool_geometry("max_pool2d", self, kernel, stride, padding)?;
         let planes = g.batch * g.channels;
-        let [h, w] = g.input;
-        let [oh, ow] = g.output;
-        // The position of each window's maximum, found on the data; the output is then
-        // a gather at those (locally constant) positions, whose rule is scatter_add.
+        let (plane_len, window_count) = (g.input[0] * g.input[1], g.positions());
+        let mut values = vec![T::zero(); planes * window_count];
+        let mut picks = vec![0usize; planes * window_count];
         let data = self.as_slice();
-        let find = |(p, out): (usize, &mut [usize])| {
-            let image = &data[p * h * w..][..h * w];
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (mut best, mut at) = (T::neg_infinity(), None);
-                    for i in 0..kernel[0] {
-                        let Some(y) = (oy * g.stride[0] + i).checked_sub(padding[0]).filter(|&y| y < h)
-                        else {
-                            continue;
-                        };
-                        for j in 0..kernel[1] {
-                            let Some(x) = (ox * g.stride[1] + j).checked_sub(padding[1]).filter(|&x| x < w)
-                            else {
-                                continue;
-                            };
-                            let v = image[y * w + x];
-                            // Strictly greater: a later equal value does not win.
-                            if at.is_none() || v > best || v.is_nan() {
-                                (best, at) = (v, Some(y * w + x));
-                            }
-                        }
-                    }
-                    out[oy * ow + ox] = at.unwrap_or_else(|| {
-                        unreachable!("pooling invariant: padding ≤ kernel/2 leaves a real element per window")
-                    });
-                }
-            }
+        let find = |(p, (values, picks)): (usize, (&mut [T], &mut [usize]))| {
+            max_pool_plane(&data[p * plane_len..][..plane_len], &g, values, picks);
         };
-        let mut picks = vec![0usize; planes * oh * ow];
-        if oh * ow > 0 {
+        if window_count > 0 {
             if self.numel() >= PARALLEL_THRESHOLD {
-                picks.par_chunks_mut(oh * ow).enumerate().for_each(find);
+                let pairs = values.par_chunks_mut(window_count).zip(picks.par_chunks_mut(window_count));
+                pairs.enumerate().for_each(find);
             } else {
-                picks.chunks_mut(oh * ow).enumerate().for_each(find);
+                let pairs = values.chunks_mut(window_count).zip(picks.chunks_mut(window_count));
+                pairs.enumerate().for_each(find);
             }
         }
-        let index = Indices::new(picks, &[planes, oh * ow])?;
-        self.reshape(&[planes, h * w])?.gather(1, &index)?.reshape(&[g.batch, g.channels, oh, ow])
+        let y = Tensor::from_parts(values, shape_of(&[g.batch, g.channels, g.output[0], g.output[1]]));
+        let index = Indices::new(picks, &[planes, window_count])?;
+        Ok(Tensor::record_builtin("max_pool2d", &[self], y, Save::NOTHING, move |dy, s| {
+            let input_shape = s.input_shape(0);
+            if !is_grad_enabled() {
+                // Each plane's gradient is scattered by one task in window order.
+                let mut dx = vec![T::zero(); planes * plane_len];
+                let scatter = |(p, plane): (usize, &mut [T])| {
+                    let dy = &dy.as_slice()[p * window_count..][..window_count];
+                    let picks = &index.as_slice()[p * window_count..][..window_count];
+                    for (&d, &at) in dy.iter().zip(picks) {
+                        plane[at] += d;
+                    }
+                };
+                if plane_len > 0 {
+                    if dx.len() >= PARALLEL_THRESHOLD {
+                        dx.par_chunks_mut(plane_len).enumerate().for_each(scatter);
+                    } else {
+                        dx.chunks_mut(plane_len).enumerate().for_each(scatter);
+                    }
+                }
+                return Ok(one(Tensor::from_parts(dx, shape_of(input_shape))));
+            }
+            // Recorded backward: the same scatter as an op (whose rule is a gather).
+            let dx = dy.reshape(&[planes, window_count])?.scatter_add(1, &index, plane_len)?;
+            Ok(one(dx.reshape(input_shape)?))
+        }))
     }
 
     /// Average pooling of an (N, C, H, W) input over each `kernel` window, moving by

@@ -5,7 +5,7 @@ use super::zero_safe_mul;
 use crate::element::Element;
 use crate::element::fast::{Binary, Unary};
 use crate::error::Result;
-use crate::graph::Save;
+use crate::graph::{Save, is_grad_enabled};
 use crate::kernels;
 use crate::tensor::Tensor;
 
@@ -221,7 +221,15 @@ impl<T: Element> Tensor<T> {
     /// where the input is.
     pub fn relu(&self) -> Tensor<T> {
         let y = self.map(|a| if a <= T::zero() { T::zero() } else { a });
-        self.record_unary("relu", y, Save::OUTPUT, |dy, s| dy.mul(&s.output()?.gt_scalar(T::zero())))
+        self.record_unary("relu", y, Save::OUTPUT, |dy, s| {
+            let y = s.output()?;
+            if !is_grad_enabled() {
+                // One pass, no mask tensor: dy·[y > 0], as the op form below.
+                let step = |d: T, y: T| d * if y > T::zero() { T::one() } else { T::zero() };
+                return dy.zip_with(y, "relu", step);
+            }
+            dy.mul(&y.gt_scalar(T::zero()))
+        })
     }
 
     /// `x` where x > 0, else `slope·x`. Gradient: 1 or `slope` (slope at x = 0).
