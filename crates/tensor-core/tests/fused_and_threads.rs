@@ -78,6 +78,22 @@ fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
 }
 
+/// Runs `run` on a pool of 1 and of 2 threads and asserts every result tensor is the
+/// same, bit for bit (`to_bits` of each element).
+fn assert_same_bits_on_one_and_two_threads<T: tensor_core::Element>(
+    run: impl Fn() -> Vec<Tensor<T>> + Send + Sync + Copy,
+    to_bits: fn(T) -> u64,
+) {
+    let one = in_pool(1, run);
+    let two = in_pool(2, run);
+    for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+        assert_eq!(a.shape(), b.shape());
+        let differ =
+            a.as_slice().iter().zip(b.as_slice()).filter(|(p, q)| to_bits(**p) != to_bits(**q)).count();
+        assert_eq!(differ, 0, "{} result {i} differs between 1 and 2 threads in {differ} elements", T::DTYPE);
+    }
+}
+
 #[test]
 fn large_kernels_give_the_same_bits_for_one_to_four_threads() {
     let mut rng = StdRng::seed_from_u64(13);
@@ -183,19 +199,7 @@ fn fused_kernels_give_the_same_bits_for_one_and_two_threads() {
             out.extend([&xgv, &wv, &h0v, &c0v].map(|v| g.wrt(v).unwrap().clone()));
             out
         };
-        let one = in_pool(1, run);
-        let two = in_pool(2, run);
-        for (i, (a, b)) in one.iter().zip(&two).enumerate() {
-            assert_eq!(a.shape(), b.shape());
-            let differ =
-                a.as_slice().iter().zip(b.as_slice()).filter(|(p, q)| to_bits(**p) != to_bits(**q)).count();
-            assert_eq!(
-                differ,
-                0,
-                "{} result {i} differs between 1 and 2 threads in {differ} elements",
-                T::DTYPE
-            );
-        }
+        assert_same_bits_on_one_and_two_threads(run, to_bits);
     }
     check::<f32>(|v| v.to_bits() as u64);
     check::<f64>(f64::to_bits);
@@ -375,19 +379,7 @@ fn conv_and_pool_kernels_give_the_same_bits_for_one_and_two_threads() {
             }
             out
         };
-        let one = in_pool(1, run);
-        let two = in_pool(2, run);
-        for (i, (a, b)) in one.iter().zip(&two).enumerate() {
-            assert_eq!(a.shape(), b.shape());
-            let differ =
-                a.as_slice().iter().zip(b.as_slice()).filter(|(p, q)| to_bits(**p) != to_bits(**q)).count();
-            assert_eq!(
-                differ,
-                0,
-                "{} result {i} differs between 1 and 2 threads in {differ} elements",
-                T::DTYPE
-            );
-        }
+        assert_same_bits_on_one_and_two_threads(run, to_bits);
     }
     check::<f32>(|v| v.to_bits() as u64);
     check::<f64>(f64::to_bits);
