@@ -41,15 +41,13 @@ impl Operand {
 /// With `accumulate` the product is added to `dst`'s contents (how `linear` adds
 /// its bias for free).
 ///
-/// Above `PARALLEL_FLOPS`, the output's rows are cut into blocks of `ROW_BLOCK` rows
-/// and each block is a single-threaded product, the blocks shared out by rayon.
-/// Measured on the MLP's products with 2 threads, this beats the kernel's own
-/// threading most where an operand is transposed (the weight gradient `xᵀ·dy`). The
-/// cut depends only on the shape, never on the thread count: the kernel chooses its
-/// blocking (and so the order of each element's sums) from the sizes it is given, so
-/// blocks sized by the thread count gave different bits under 1, 2 and 4 threads.
-/// With a fixed cut every thread count runs the very same products. (A cut along
-/// columns is avoided: it moves elements between the kernel's tiles.)
+/// Above `PARALLEL_FLOPS`, the output's rows are cut into one block per thread and
+/// each block is a single-threaded product, the blocks shared out by rayon. Measured
+/// on the MLP's products with 2 threads, this beats the kernel's own threading most
+/// where an operand is transposed (the weight gradient `xᵀ·dy`). The cut may depend
+/// on the thread count because [`row_blocks`] only cuts where the kernel computes
+/// every element in the same order as one call over all rows would: the bits are
+/// those of the single-threaded product for any number of threads.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_into<T: Element>(
     dst: &mut [T],
@@ -62,6 +60,26 @@ pub(crate) fn gemm_into<T: Element>(
     rhs: Operand,
     accumulate: bool,
 ) {
+    let blocks =
+        if m * n * k >= PARALLEL_FLOPS { row_blocks(m, n, k, rayon::current_num_threads()) } else { 1 };
+    gemm_in_blocks(dst, m, n, k, a, lhs, b, rhs, accumulate, blocks);
+}
+
+/// [`gemm_into`] with its output rows cut into `blocks` row blocks, each a
+/// single-threaded product, run in parallel.
+#[allow(clippy::too_many_arguments)]
+fn gemm_in_blocks<T: Element>(
+    dst: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    lhs: Operand,
+    b: &[T],
+    rhs: Operand,
+    accumulate: bool,
+    blocks: usize,
+) {
     // The bounds the unsafe calls below rely on, checked once per product (cheap
     // next to the m·n·k multiply-adds, and a wrong caller panics instead of reading
     // out of bounds).
@@ -69,37 +87,42 @@ pub(crate) fn gemm_into<T: Element>(
         (rows - 1) as isize * op.row_stride + (cols - 1) as isize * op.col_stride
     };
     assert!(
-        m > 0 && n > 0 && k > 0 && dst.len() >= m * n,
-        "tensor invariant: gemm_into needs a non-empty product and an m·n destination"
+        m > 0 && n > 0 && k > 0 && dst.len() >= m * n && (1..=m).contains(&blocks),
+        "tensor invariant: gemm_into needs a non-empty product, an m·n destination and 1..=m blocks"
     );
     assert!(
         (last(m, k, lhs) as usize) < a.len() && (last(k, n, rhs) as usize) < b.len(),
         "tensor invariant: gemm_into operands hold op(A) m×k and op(B) k×n"
     );
-    let parallel = m * n * k >= PARALLEL_FLOPS && m > ROW_BLOCK;
-    if !parallel {
+    let none = gemm::Parallelism::None;
+    if blocks == 1 {
         // SAFETY: `dst` holds at least m·n elements (row stride n); `a` and `b` hold
         // op(A) and op(B) through their non-negative strides (checked above); `dst`
         // is a distinct `&mut` borrow, so it overlaps neither operand.
-        unsafe {
-            gemm_raw(
-                dst.as_mut_ptr(),
-                m,
-                n,
-                k,
-                a.as_ptr(),
-                lhs,
-                b.as_ptr(),
-                rhs,
-                accumulate,
-                gemm::Parallelism::None,
-            )
-        };
+        unsafe { gemm_raw(dst.as_mut_ptr(), m, n, k, a.as_ptr(), lhs, b.as_ptr(), rhs, accumulate, none) };
         return;
     }
-    let block = ROW_BLOCK;
-    dst[..m * n].par_chunks_mut(block * n).enumerate().for_each(|(i, rows)| {
-        let first = i * block;
+    // Every block gets at least ⌊m / blocks⌋ rows (what `row_blocks` counted on):
+    // blocks of whole 8-row groups when the last one stays that long, else ⌈m / blocks⌉
+    // rows for the first m mod blocks blocks and ⌊m / blocks⌋ for the rest.
+    let aligned = m.div_ceil(blocks).next_multiple_of(8);
+    let block_rows = |i: usize| {
+        if (blocks - 1) * aligned < m && m - (blocks - 1) * aligned >= m / blocks {
+            if i + 1 < blocks { aligned } else { m - (blocks - 1) * aligned }
+        } else {
+            m / blocks + usize::from(i < m % blocks)
+        }
+    };
+    let mut rest = &mut dst[..m * n];
+    let mut pieces = Vec::with_capacity(blocks);
+    let mut first = 0;
+    for i in 0..blocks {
+        let (rows, tail) = rest.split_at_mut(block_rows(i) * n);
+        pieces.push((first, rows));
+        first += block_rows(i);
+        rest = tail;
+    }
+    pieces.into_par_iter().for_each(|(first, rows)| {
         let count = rows.len() / n;
         // SAFETY: `rows` is this block's own `&mut` slice of `count` output rows (row
         // stride n); `a` is read from the block's first row of op(A), an offset
@@ -107,15 +130,36 @@ pub(crate) fn gemm_into<T: Element>(
         // `b` whole, as checked above; neither overlaps `dst`.
         unsafe {
             let a_first = a.as_ptr().offset(first as isize * lhs.row_stride);
-            let none = gemm::Parallelism::None;
             gemm_raw(rows.as_mut_ptr(), count, n, k, a_first, lhs, b.as_ptr(), rhs, accumulate, none);
         }
     });
 }
 
-/// The output rows of one block of a parallel product: a constant, so the blocks (and
-/// the bits of the result) are the same for every thread count.
-const ROW_BLOCK: usize = 32;
+/// How many row blocks an m × k by k × n product is cut into for `threads` threads:
+/// as many as there are threads, but only as many as keep every block at least
+/// [`min_block_rows`] long, so that each block takes the kernel's general path with
+/// the same depth blocking as the whole product.
+fn row_blocks(m: usize, n: usize, k: usize, threads: usize) -> usize {
+    threads.min(m / min_block_rows(n, k)).max(1)
+}
+
+/// The fewest output rows a block may have for the `gemm` kernels (0.19) to compute
+/// each of its elements exactly as a call over all m rows does. The kernels choose
+/// their path and the depth blocking (the order in which an element's k products are
+/// summed) from the sizes they are given:
+/// - one row goes to a matrix–vector kernel, so a block has at least 2;
+/// - at most 16 × 16 outputs go to a dot-product kernel when `A` is row-major and
+///   `B` transposed, so a block has more than 256 outputs;
+/// - with m ≤ 64 and n ≤ 64 the depth is cut every 512, otherwise evenly into
+///   pieces of about 512, so for n ≤ 64 and k > 512 a block has more than 64 rows.
+///
+/// A product too small to meet these stays whole. Row and column tiling, and packing,
+/// only move data; they do not change the order of the sums.
+/// `gemm_blocks_give_the_bits_of_one_call` checks the rule over shapes around each bound.
+fn min_block_rows(n: usize, k: usize) -> usize {
+    let depth_bound = if n <= 64 && k > 512 { 65 } else { 2 };
+    depth_bound.max(257usize.div_ceil(n))
+}
 
 /// One `gemm` call: `dst (m × n, row stride n) = [dst +] op(A)·op(B)`.
 ///
@@ -322,5 +366,71 @@ impl<T: Element> Tensor<T> {
             };
             Ok(smallvec::smallvec![dx, dw, db])
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    /// Every cut `row_blocks` allows gives the bits of one call over all rows, over
+    /// shapes on both sides of each bound in `min_block_rows` (1 and 2 rows, 256
+    /// outputs, 64 rows and columns, depth 512), both operand layouts and both
+    /// `accumulate` modes, in f32 and f64.
+    #[test]
+    fn gemm_blocks_give_the_bits_of_one_call() {
+        cuts_give_the_bits_of_one_call::<f32>();
+        cuts_give_the_bits_of_one_call::<f64>();
+    }
+
+    fn cuts_give_the_bits_of_one_call<T: Element>() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut checked = 0;
+        for &m in &[2, 3, 9, 40, 64, 65, 66, 100, 131] {
+            for &n in &[1, 2, 7, 16, 17, 64, 65, 129] {
+                for &k in &[1, 2, 3, 100, 512, 513, 1000] {
+                    let mut random = |len| -> Vec<T> {
+                        (0..len).map(|_| T::from_f64(rng.random_range(-1.0..1.0))).collect()
+                    };
+                    let (a, b, init) = (random(m * k), random(k * n), random(m * n));
+                    for (ta, tb, accumulate) in
+                        [(false, false, false), (false, true, true), (true, false, false), (true, true, true)]
+                    {
+                        let lhs = Operand::new(if ta { m } else { k }, ta);
+                        let rhs = Operand::new(if tb { k } else { n }, tb);
+                        let product = |blocks| {
+                            let mut dst = init.clone();
+                            gemm_in_blocks(&mut dst, m, n, k, &a, lhs, &b, rhs, accumulate, blocks);
+                            // Bit patterns, so that NaN-free results compare exactly.
+                            dst.iter().map(|x| x.as_f64().to_bits()).collect::<Vec<_>>()
+                        };
+                        let whole = product(1);
+                        for threads in 2..=4 {
+                            let blocks = row_blocks(m, n, k, threads);
+                            if blocks > 1 {
+                                checked += 1;
+                                assert!(
+                                    whole == product(blocks),
+                                    "{m}×{k}·{k}×{n} (transposed {ta}, {tb}) in {blocks} blocks differs from one call"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "the grid must exercise the cuts ({checked} checked)");
+    }
+
+    /// The cut is the one the bounds promise: no block below `min_block_rows`.
+    #[test]
+    fn row_blocks_respect_the_minimum_block() {
+        assert_eq!(row_blocks(100, 64, 1000, 2), 1, "n ≤ 64 and k > 512 need blocks over 64 rows");
+        assert_eq!(row_blocks(130, 64, 1000, 2), 2);
+        assert_eq!(row_blocks(256, 512, 784, 2), 2);
+        assert_eq!(row_blocks(256, 512, 784, 1), 1);
+        assert_eq!(row_blocks(10, 16, 4096, 4), 1, "at most 256 outputs per block stay whole");
+        assert_eq!(row_blocks(3, 1000, 1000, 4), 1, "a block of one row is a matrix–vector product");
     }
 }
