@@ -81,17 +81,14 @@ impl<T: Element> MultiHeadAttention<T> {
         }
         let x = if self.batch_first { x.clone() } else { x.transpose(0, 1)? };
         let (n, t) = (x.shape()[0], x.shape()[1]);
-        let (h, d) = (self.heads, e / self.heads);
+        let h = self.heads;
         let qkv = x
             .reshape(&[n * t, e])?
             .matmul_t(&self.in_proj_weight.tensor(), false, true)?
             .add(&self.in_proj_bias.tensor())?;
-        let parts = qkv.chunk(3, -1)?;
-        let heads =
-            |p: &Tensor<T>| -> Result<Tensor<T>> { Ok(p.reshape(&[n, t, h, d])?.permute(&[0, 2, 1, 3])?) };
-        let (q, k, v) = (heads(&parts[0])?, heads(&parts[1])?, heads(&parts[2])?);
-        let a = Tensor::scaled_dot_product_attention(&q, &k, &v, mask)?;
-        let merged = a.permute(&[0, 2, 1, 3])?.reshape(&[n * t, e])?;
+        // The fused op reads q, k and v from the packed projection and writes the
+        // heads merged, as chunking and permuting into heads and back would.
+        let merged = qkv.reshape(&[n, t, 3 * e])?.multi_head_self_attention(h, mask)?.reshape(&[n * t, e])?;
         let y = merged
             .matmul_t(&self.out_proj_weight.tensor(), false, true)?
             .add(&self.out_proj_bias.tensor())?

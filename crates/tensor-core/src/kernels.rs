@@ -20,6 +20,7 @@ const CHUNK: usize = 1 << 13;
 pub(crate) fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
     if x.len() >= PARALLEL_THRESHOLD {
         let mut out = vec![T::zero(); x.len()];
+        crate::parallel::keep_workers_awake();
         out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, i)| {
             o.iter_mut().zip(i).for_each(|(o, &v)| *o = f(v));
         });
@@ -34,6 +35,7 @@ pub(crate) fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<
 pub(crate) fn map_fast<T: Element>(x: &[T], f: Unary) -> Vec<T> {
     let mut out = vec![T::zero(); x.len()];
     if x.len() >= PARALLEL_THRESHOLD {
+        crate::parallel::keep_workers_awake();
         out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, i)| T::unary(f, i, o));
     } else {
         T::unary(f, x, &mut out);
@@ -46,6 +48,7 @@ pub(crate) fn zip_fast<T: Element>(dy: &[T], v: &[T], f: Binary) -> Vec<T> {
     debug_assert_eq!(dy.len(), v.len(), "kernel invariant: zip_fast over slices of one length");
     let mut out = vec![T::zero(); dy.len()];
     if dy.len() >= PARALLEL_THRESHOLD {
+        crate::parallel::keep_workers_awake();
         out.par_chunks_mut(CHUNK)
             .zip(dy.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
             .for_each(|(o, (d, v))| T::binary(f, d, v, o));
@@ -67,6 +70,7 @@ pub(crate) fn zip_broadcast<T: Element>(
     if a_shape == b_shape {
         if a.len() >= PARALLEL_THRESHOLD {
             let mut out = vec![T::zero(); a.len()];
+            crate::parallel::keep_workers_awake();
             out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(
                 |(o, (x, y))| {
                     for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
@@ -121,6 +125,7 @@ pub(crate) fn zip_broadcast<T: Element>(
     };
     let mut out = vec![T::zero(); len];
     if len >= PARALLEL_THRESHOLD {
+        crate::parallel::keep_workers_awake();
         out.par_chunks_mut(inner).zip(starts.par_iter()).for_each(|(o, s)| fill_row(o, s));
     } else {
         out.chunks_mut(inner).zip(&starts).for_each(|(o, s)| fill_row(o, s));
@@ -185,9 +190,11 @@ pub(crate) fn reduce<T: Element>(
         if parallel && out_len == 1 {
             // One long row (a full sum): fixed-size pieces folded in parallel, then
             // their partial results in order.
+            crate::parallel::keep_workers_awake();
             let partials: Vec<T> = x.par_chunks(CHUNK).map(|piece| fold_lanes(piece, init, &f)).collect();
             out[0] = fold_lanes(&partials, init, &f);
         } else if parallel {
+            crate::parallel::keep_workers_awake();
             out.par_iter_mut().zip(x.par_chunks(row)).for_each(|(o, r)| *o = fold_lanes(r, init, &f));
         } else {
             for (o, r) in out.iter_mut().zip(x.chunks(row)) {
@@ -210,6 +217,7 @@ pub(crate) fn reduce<T: Element>(
         };
         const COLUMNS: usize = 256;
         if parallel && out_len >= 2 * COLUMNS {
+            crate::parallel::keep_workers_awake();
             out.par_chunks_mut(COLUMNS).enumerate().for_each(|(i, block)| fold_columns(block, i * COLUMNS));
         } else {
             fold_columns(&mut out, 0);
@@ -267,6 +275,7 @@ const ROW_BLOCK_ELEMS: usize = CHUNK;
 fn for_row_blocks<T: Element>(x: &[T], out: &mut [T], n: usize, f: impl Fn(&[T], &mut [T]) + Sync + Send) {
     let block = n * (ROW_BLOCK_ELEMS / n).max(1);
     if x.len() >= PARALLEL_THRESHOLD {
+        crate::parallel::keep_workers_awake();
         out.par_chunks_mut(block).zip(x.par_chunks(block)).for_each(|(o, i)| f(i, o));
     } else {
         f(x, out);
@@ -283,6 +292,7 @@ fn for_row_blocks2<T: Element>(
 ) {
     let block = n * (ROW_BLOCK_ELEMS / n).max(1);
     if a.len() >= PARALLEL_THRESHOLD {
+        crate::parallel::keep_workers_awake();
         out.par_chunks_mut(block)
             .zip(a.par_chunks(block).zip(b.par_chunks(block)))
             .for_each(|(o, (a, b))| f(a, b, o));
@@ -299,7 +309,7 @@ fn row_shift<T: Element>(row: &[T]) -> T {
 }
 
 /// `Σ a·b` in the lane order of [`fold_lanes`].
-fn dot_lanes<T: Element>(a: &[T], b: &[T]) -> T {
+pub(crate) fn dot_lanes<T: Element>(a: &[T], b: &[T]) -> T {
     const LANES: usize = 16;
     let mut lanes = [T::zero(); LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
@@ -326,14 +336,20 @@ pub(crate) fn softmax_rows<T: Element>(x: &[T], n: usize) -> Vec<T> {
     }
     for_row_blocks(x, &mut out, n, |xs, os| {
         for (row, o) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)) {
-            let m = row_shift(row);
-            o.iter_mut().zip(row).for_each(|(o, &v)| *o = v - m);
-            T::unary_in_place(Unary::Exp, o);
-            let inv = T::one() / sum_lanes(o);
-            o.iter_mut().for_each(|v| *v *= inv);
+            o.copy_from_slice(row);
+            softmax_in_place(o);
         }
     });
     out
+}
+
+/// Softmax of one row in place, as [`softmax_rows`] computes each row.
+pub(crate) fn softmax_in_place<T: Element>(row: &mut [T]) {
+    let m = row_shift(row);
+    row.iter_mut().for_each(|v| *v = *v - m);
+    T::unary_in_place(Unary::Exp, row);
+    let inv = T::one() / sum_lanes(row);
+    row.iter_mut().for_each(|v| *v *= inv);
 }
 
 /// Log-softmax of each contiguous row: `x − m − ln Σ e^(x−m)`.
@@ -411,6 +427,7 @@ pub(crate) fn layer_norm_rows<T: Element>(x: &[T], n: usize, eps: T) -> (Vec<T>,
         }
     };
     if x.len() >= PARALLEL_THRESHOLD {
+        crate::parallel::keep_workers_awake();
         xhat.par_chunks_mut(block)
             .zip(x.par_chunks(block).zip(stats.par_chunks_mut(rows_per_block)))
             .for_each(|(o, (xs, sts))| run(xs, o, sts));
@@ -447,6 +464,7 @@ pub(crate) fn layer_norm_backward_rows<T: Element>(
         }
     };
     if g.len() >= PARALLEL_THRESHOLD {
+        crate::parallel::keep_workers_awake();
         out.par_chunks_mut(block)
             .zip(g.par_chunks(block).zip(xhat.par_chunks(block).zip(stats.par_chunks(rows_per_block))))
             .for_each(|(o, (g, (xh, sts)))| run(o, g, xh, sts));

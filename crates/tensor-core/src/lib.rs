@@ -36,6 +36,7 @@ pub mod graph;
 pub mod inspect;
 mod kernels;
 mod ops;
+mod parallel;
 pub mod shape;
 #[cfg(feature = "proptest")]
 pub mod strategies;

@@ -7,7 +7,7 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tensor_core::functional::{Reduction, cross_entropy};
-use tensor_core::{BackwardOptions, ConvOptions, Error, Indices, Tensor};
+use tensor_core::{AttentionMask, BackwardOptions, ConvOptions, Error, Indices, Tensor};
 
 fn close(a: &Tensor<f64>, b: &Tensor<f64>) -> bool {
     a.shape() == b.shape() && a.as_slice().iter().zip(b.as_slice()).all(|(x, y)| (x - y).abs() <= 1e-12)
@@ -166,6 +166,9 @@ fn fused_kernels_give_the_same_bits_for_one_and_two_threads() {
         let (xg, w_hh) = (normal(&[32, 32, 512], &mut rng), normal(&[512, 128], &mut rng));
         let (h0, c0, dseq) =
             (normal(&[32, 128], &mut rng), normal(&[32, 128], &mut rng), normal(&[2, 32, 32, 128], &mut rng));
+        let qkv = normal(&[32, 64, 192], &mut rng);
+        let heads: Vec<Tensor<T>> = (0..3).map(|_| normal(&[32, 4, 64, 16], &mut rng)).collect();
+        let dheads = normal(&[32, 4, 64, 16], &mut rng);
         let grad = |y: Tensor<T>, x: &Tensor<T>, dy: &Tensor<T>| {
             let g =
                 y.backward_with(BackwardOptions { seed: Some(dy.clone()), ..Default::default() }).unwrap();
@@ -197,6 +200,18 @@ fn fused_kernels_give_the_same_bits_for_one_and_two_threads() {
                 y.backward_with(BackwardOptions { seed: Some(dseq.clone()), ..Default::default() }).unwrap();
             out.push(y.detach());
             out.extend([&xgv, &wv, &h0v, &c0v].map(|v| g.wrt(v).unwrap().clone()));
+            // The fused attention at gpt-char's shapes (N 32, T 64, 4 heads of 16),
+            // packed and unpacked, causal: its (batch, head) pairs run in parallel.
+            let qkvv = qkv.requires_grad();
+            let y = qkvv.multi_head_self_attention(4, AttentionMask::Causal).unwrap();
+            out.extend(grad(y, &qkvv, &dy));
+            let (qv, kv, vv) = (heads[0].requires_grad(), heads[1].requires_grad(), heads[2].requires_grad());
+            let y = Tensor::scaled_dot_product_attention(&qv, &kv, &vv, AttentionMask::Causal).unwrap();
+            let g = y
+                .backward_with(BackwardOptions { seed: Some(dheads.clone()), ..Default::default() })
+                .unwrap();
+            out.push(y.detach());
+            out.extend([&qv, &kv, &vv].map(|v| g.wrt(v).unwrap().clone()));
             out
         };
         assert_same_bits_on_one_and_two_threads(run, to_bits);

@@ -406,7 +406,16 @@ rows! {
     split => Row { ops: &["split (narrow)"], strategy: unary_rank1, f: split_row },
     chunk => Row { ops: &["chunk (narrow)"], strategy: unary_rank1, f: chunk_row },
     masked_fill => Row { ops: &["masked_fill"], strategy: masked_case, f: |x, c| x[0].masked_fill(&c.mask, -0.5) },
-    attention => Row { ops: &["attention (matmul_t, masked_fill, softmax)"], strategy: attention_case, f: attention_row },
+    attention => Row {
+        ops: &["scaled_dot_product_attention (fused; matmul_t, masked_fill, softmax with a tensor mask and in second order)"],
+        strategy: attention_case,
+        f: attention_row,
+    },
+    multi_head_self_attention => Row {
+        ops: &["multi_head_self_attention (fused; chunk, permute, attention in second order)"],
+        strategy: packed_attention_case,
+        f: packed_attention_row,
+    },
     cast => Row { ops: &["cast"], strategy: binary, f: cast_row },
     checkpoint => Row {
         ops: &["checkpoint (a recomputed mul, tanh)"],
@@ -757,6 +766,37 @@ fn attention_case() -> BoxedStrategy<Case> {
             c
         })
         .boxed()
+}
+
+/// A packed projection (N, T, 3·H·d) for `multi_head_self_attention`; `picks` =
+/// [heads, mask kind] (none, causal, a (T, T) tensor mask that keeps key 0 open).
+fn packed_attention_case() -> BoxedStrategy<Case> {
+    (1usize..=2, 1usize..=3, 1usize..=2, 1usize..=2, 0usize..3)
+        .prop_flat_map(|(n, t, heads, d, kind)| {
+            (
+                tensor_in(vec![n, t, 3 * heads * d], -1.5..1.5),
+                tensor_in(vec![t, t], 0.0..1.0),
+                Just((heads, kind)),
+            )
+        })
+        .prop_map(|(qkv, m, (heads, kind))| {
+            let mut c = layer_case(vec![qkv], vec![heads, kind]);
+            let keys = m.shape()[1];
+            let allow: Vec<f64> =
+                m.as_slice().iter().enumerate().map(|(i, &u)| f64::from(i % keys == 0 || u > 0.4)).collect();
+            c.mask = Tensor::from_vec(allow, m.shape()).expect("mask shape");
+            c
+        })
+        .boxed()
+}
+
+fn packed_attention_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {
+    let mask = match c.picks[1] {
+        0 => AttentionMask::None,
+        1 => AttentionMask::Causal,
+        _ => AttentionMask::Allow(&c.mask),
+    };
+    x[0].multi_head_self_attention(c.picks[0], mask)
 }
 
 fn attention_row(x: &[Tensor<f64>], c: &Case) -> Result<Tensor<f64>> {

@@ -8,6 +8,7 @@
 //! column) and `col2im` (its adjoint), each the other's gradient, so a convolution
 //! stays arbitrarily often differentiable.
 
+use super::linalg::{SharedOut, View, gemm_at};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::graph::{GradVec, Save, is_grad_enabled};
@@ -186,6 +187,7 @@ fn im2col_kernel<T: Element>(x: &[T], g: &Geometry) -> Vec<T> {
         }
     };
     if out.len() >= PARALLEL_THRESHOLD {
+        crate::parallel::keep_workers_awake();
         out.par_chunks_mut(width).enumerate().for_each(fill);
     } else {
         out.chunks_mut(width).enumerate().for_each(fill);
@@ -231,6 +233,7 @@ fn col2im_kernel<T: Element>(cols: &[T], g: &Geometry) -> Vec<T> {
         }
     };
     if out.len() >= PARALLEL_THRESHOLD {
+        crate::parallel::keep_workers_awake();
         out.par_chunks_mut(h * w).enumerate().for_each(fill);
     } else {
         out.chunks_mut(h * w).enumerate().for_each(fill);
@@ -345,76 +348,6 @@ fn col2im_tile<T: Element>(cols: &[T], g: &Geometry, first: usize, rows: usize, 
     }
 }
 
-/// A GEMM operand: its first element and its row and column strides.
-#[derive(Clone, Copy)]
-struct View<T> {
-    at: *const T,
-    row: usize,
-    col: usize,
-}
-
-/// `dst (m × n, row stride dst_row) = [dst +] A·B` on the calling thread, A m × k and
-/// B k × n as their views describe.
-///
-/// # Safety
-/// `dst` must be valid for writes (and, with `accumulate`, reads) of the m × n block
-/// with row stride `dst_row`, `a` and `b` valid for reads of A and B through their
-/// strides, and `dst` must overlap neither.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_at<T: Element>(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut T,
-    dst_row: usize,
-    accumulate: bool,
-    a: View<T>,
-    b: View<T>,
-) {
-    // SAFETY: the caller guarantees the regions (this function's contract); with
-    // `accumulate` dst = 1·dst + 1·A·B, without it dst is only written.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            dst_row as isize,
-            accumulate,
-            a.at,
-            a.col as isize,
-            a.row as isize,
-            b.at,
-            b.col as isize,
-            b.row as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
-/// One buffer handed to rayon tasks that each write their own disjoint part of it.
-#[derive(Clone, Copy)]
-struct SharedOut<T>(*mut T);
-
-// SAFETY: a `SharedOut` is only created over a buffer that outlives the parallel
-// loop using it, and each task writes a region no other task touches (see the use).
-unsafe impl<T: Send> Send for SharedOut<T> {}
-// SAFETY: as above: tasks never write the same element.
-unsafe impl<T: Send> Sync for SharedOut<T> {}
-
-impl<T> SharedOut<T> {
-    /// The pointer (a method, so closures capture the `Send` wrapper, not the field).
-    fn get(self) -> *mut T {
-        self.0
-    }
-}
-
 /// The sizes of one convolution's GEMMs: output channels `o` in `groups` groups of
 /// `og`, each reading `ckg` = C/groups·kh·kw column rows; `positions` per sample.
 #[derive(Debug, Clone, Copy)]
@@ -479,6 +412,7 @@ fn conv_forward<T: Element>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &Geome
     };
     let units = tiling.units(g);
     if k.parallel(g) {
+        crate::parallel::keep_workers_awake();
         (0..units).into_par_iter().for_each_init(Vec::new, run);
     } else {
         let mut cols = Vec::new();
@@ -540,6 +474,7 @@ fn conv_backward_params<T: Element>(
         acc
     };
     let partials: Vec<Vec<T>> = if k.parallel(g) {
+        crate::parallel::keep_workers_awake();
         (0..runs).into_par_iter().map(run).collect()
     } else {
         (0..runs).map(run).collect()
@@ -587,6 +522,7 @@ fn conv_backward_input<T: Element>(dy: &[T], weight: &[T], g: &Geometry, k: Gemm
         }
     };
     if k.parallel(g) {
+        crate::parallel::keep_workers_awake();
         dx.par_chunks_mut(image_len).enumerate().for_each(run);
     } else {
         dx.chunks_mut(image_len).enumerate().for_each(run);

@@ -20,8 +20,8 @@ const PARALLEL_FLOPS: usize = 1 << 20;
 /// through its row and column strides (a transpose is only a swap of strides).
 #[derive(Clone, Copy)]
 pub(crate) struct Operand {
-    row_stride: isize,
-    col_stride: isize,
+    row_stride: usize,
+    col_stride: usize,
 }
 
 impl Operand {
@@ -29,10 +29,15 @@ impl Operand {
     /// (the row count does not enter: a row-major layout is fixed by its row length).
     pub(crate) fn new(cols: usize, transposed: bool) -> Self {
         if transposed {
-            Operand { row_stride: 1, col_stride: cols as isize }
+            Operand { row_stride: 1, col_stride: cols }
         } else {
-            Operand { row_stride: cols as isize, col_stride: 1 }
+            Operand { row_stride: cols, col_stride: 1 }
         }
+    }
+
+    /// This operand's matrix starting at `at`.
+    fn view<T>(self, at: *const T) -> View<T> {
+        View { at, row: self.row_stride, col: self.col_stride }
     }
 }
 
@@ -83,23 +88,23 @@ fn gemm_in_blocks<T: Element>(
     // The bounds the unsafe calls below rely on, checked once per product (cheap
     // next to the m·n·k multiply-adds, and a wrong caller panics instead of reading
     // out of bounds).
-    let last = |rows: usize, cols: usize, op: Operand| {
-        (rows - 1) as isize * op.row_stride + (cols - 1) as isize * op.col_stride
-    };
+    let last =
+        |rows: usize, cols: usize, op: Operand| (rows - 1) * op.row_stride + (cols - 1) * op.col_stride;
     assert!(
         m > 0 && n > 0 && k > 0 && dst.len() >= m * n && (1..=m).contains(&blocks),
         "tensor invariant: gemm_into needs a non-empty product, an m·n destination and 1..=m blocks"
     );
     assert!(
-        (last(m, k, lhs) as usize) < a.len() && (last(k, n, rhs) as usize) < b.len(),
+        last(m, k, lhs) < a.len() && last(k, n, rhs) < b.len(),
         "tensor invariant: gemm_into operands hold op(A) m×k and op(B) k×n"
     );
-    let none = gemm::Parallelism::None;
     if blocks == 1 {
         // SAFETY: `dst` holds at least m·n elements (row stride n); `a` and `b` hold
         // op(A) and op(B) through their non-negative strides (checked above); `dst`
         // is a distinct `&mut` borrow, so it overlaps neither operand.
-        unsafe { gemm_raw(dst.as_mut_ptr(), m, n, k, a.as_ptr(), lhs, b.as_ptr(), rhs, accumulate, none) };
+        unsafe {
+            gemm_at(m, n, k, dst.as_mut_ptr(), n, accumulate, lhs.view(a.as_ptr()), rhs.view(b.as_ptr()))
+        };
         return;
     }
     // Every block gets at least ⌊m / blocks⌋ rows (what `row_blocks` counted on):
@@ -122,6 +127,7 @@ fn gemm_in_blocks<T: Element>(
         first += block_rows(i);
         rest = tail;
     }
+    crate::parallel::keep_workers_awake();
     pieces.into_par_iter().for_each(|(first, rows)| {
         let count = rows.len() / n;
         // SAFETY: `rows` is this block's own `&mut` slice of `count` output rows (row
@@ -129,8 +135,8 @@ fn gemm_in_blocks<T: Element>(
         // along a non-negative stride that stays inside the slice checked above, and
         // `b` whole, as checked above; neither overlaps `dst`.
         unsafe {
-            let a_first = a.as_ptr().offset(first as isize * lhs.row_stride);
-            gemm_raw(rows.as_mut_ptr(), count, n, k, a_first, lhs, b.as_ptr(), rhs, accumulate, none);
+            let a_first = lhs.view(a.as_ptr().add(first * lhs.row_stride));
+            gemm_at(count, n, k, rows.as_mut_ptr(), n, accumulate, a_first, rhs.view(b.as_ptr()));
         }
     });
 }
@@ -161,28 +167,34 @@ fn min_block_rows(n: usize, k: usize) -> usize {
     depth_bound.max(257usize.div_ceil(n))
 }
 
-/// One `gemm` call: `dst (m × n, row stride n) = [dst +] op(A)·op(B)`.
+/// A GEMM operand: its first element and its row and column strides.
+#[derive(Clone, Copy)]
+pub(crate) struct View<T> {
+    pub(crate) at: *const T,
+    pub(crate) row: usize,
+    pub(crate) col: usize,
+}
+
+/// `dst (m × n, row stride dst_row) = [dst +] A·B` on the calling thread, A m × k and
+/// B k × n as their views describe.
 ///
 /// # Safety
-/// `dst` must be valid for writes (and reads, with `accumulate`) of the m × n block
-/// with row stride `n`, `a` and `b` valid for reads of op(A) (m × k) and op(B)
-/// (k × n) through `lhs` and `rhs`, and `dst` must overlap neither.
+/// `dst` must be valid for writes (and, with `accumulate`, reads) of the m × n block
+/// with row stride `dst_row`, `a` and `b` valid for reads of A and B through their
+/// strides, and `dst` must overlap neither.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_raw<T: Element>(
-    dst: *mut T,
+pub(crate) unsafe fn gemm_at<T: Element>(
     m: usize,
     n: usize,
     k: usize,
-    a: *const T,
-    lhs: Operand,
-    b: *const T,
-    rhs: Operand,
+    dst: *mut T,
+    dst_row: usize,
     accumulate: bool,
-    parallelism: gemm::Parallelism,
+    a: View<T>,
+    b: View<T>,
 ) {
-    // SAFETY: the caller guarantees the regions (this function's contract). With
-    // `accumulate`, dst = 1·dst + 1·A·B (dst holds initialised values); without it
-    // dst is only written (alpha is then unused).
+    // SAFETY: the caller guarantees the regions (this function's contract); with
+    // `accumulate` dst = 1·dst + 1·A·B, without it dst is only written.
     unsafe {
         gemm::gemm(
             m,
@@ -190,21 +202,38 @@ unsafe fn gemm_raw<T: Element>(
             k,
             dst,
             1,
-            n as isize,
+            dst_row as isize,
             accumulate,
-            a,
-            lhs.col_stride,
-            lhs.row_stride,
-            b,
-            rhs.col_stride,
-            rhs.row_stride,
+            a.at,
+            a.col as isize,
+            a.row as isize,
+            b.at,
+            b.col as isize,
+            b.row as isize,
             T::one(),
             T::one(),
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
+    }
+}
+
+/// One buffer handed to rayon tasks that each write their own disjoint part of it.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut<T>(pub(crate) *mut T);
+
+// SAFETY: a `SharedOut` is only created over a buffer that outlives the parallel
+// loop using it, and each task writes a region no other task touches (see the use).
+unsafe impl<T: Send> Send for SharedOut<T> {}
+// SAFETY: as above: tasks never write the same element.
+unsafe impl<T: Send> Sync for SharedOut<T> {}
+
+impl<T> SharedOut<T> {
+    /// The pointer (a method, so closures capture the `Send` wrapper, not the field).
+    pub(crate) fn get(self) -> *mut T {
+        self.0
     }
 }
 

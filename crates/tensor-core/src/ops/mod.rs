@@ -34,6 +34,7 @@ pub fn builtin_ops() -> impl Iterator<Item = &'static str> {
         compare::OPS,
         conv::OPS,
         index::OPS,
+        attention::OPS,
         linalg::OPS,
         movement::OPS,
         reduce::OPS,
@@ -55,8 +56,43 @@ pub use index::Indices;
 pub use norm::RunningStats;
 
 use crate::element::Element;
-use crate::graph::GradVec;
+use crate::error::Result;
+use crate::graph::{BackwardOptions, GradVec, Saved, enable_grad};
 use crate::tensor::Tensor;
+
+/// The rule of a fused op under `create_graph`: the op written with ops
+/// (`composed`, given one tensor per input), recomputed from the saved inputs and
+/// differentiated with a recorded backward seeded by `dy`, as `func::checkpoint`
+/// does. The fused kernels' backward is not itself recorded; this one is, so
+/// gradients of gradients go through the composition. Every input must be saved.
+pub(crate) fn recompute_rule<T: Element>(
+    dy: &Tensor<T>,
+    s: &Saved<'_, T>,
+    composed: impl FnOnce(&[Tensor<T>]) -> Result<Tensor<T>>,
+) -> Result<GradVec<T>> {
+    // A fresh identity node per input, so an input passed twice (h0 and c0 the same
+    // tensor) gets each position's gradient, not their sum at both.
+    let mut vars = Vec::with_capacity(s.len());
+    let mut given = Vec::with_capacity(s.len());
+    for i in 0..s.len() {
+        let x = s.input(i)?;
+        let var = if s.needs_grad(i) && x.is_recorded() { Some(x.unsqueeze(0)?.squeeze(0)?) } else { None };
+        given.push(var.clone().unwrap_or_else(|| x.clone()));
+        vars.push(var);
+    }
+    let y = enable_grad(|| composed(&given))?;
+    let targets: Vec<Tensor<T>> = vars.iter().flatten().cloned().collect();
+    if targets.is_empty() || !y.is_recorded() {
+        return Ok((0..s.len()).map(|_| None).collect());
+    }
+    let g = y.backward_with(BackwardOptions {
+        seed: Some(dy.clone()),
+        inputs: targets,
+        create_graph: true,
+        ..Default::default()
+    })?;
+    Ok(vars.iter().map(|v| v.as_ref().map(|v| g.get_or_zeros(v))).collect())
+}
 
 /// The rule's return value for a one-input op.
 pub(crate) fn one<T: Element>(g: Tensor<T>) -> GradVec<T> {

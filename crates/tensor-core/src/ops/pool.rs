@@ -146,6 +146,7 @@ impl<T: Element> Tensor<T> {
         };
         if window_count > 0 {
             if self.numel() >= PARALLEL_THRESHOLD {
+                crate::parallel::keep_workers_awake();
                 let pairs = values.par_chunks_mut(window_count).zip(picks.par_chunks_mut(window_count));
                 pairs.enumerate().for_each(find);
             } else {
@@ -169,6 +170,7 @@ impl<T: Element> Tensor<T> {
                 };
                 if plane_len > 0 {
                     if dx.len() >= PARALLEL_THRESHOLD {
+                        crate::parallel::keep_workers_awake();
                         dx.par_chunks_mut(plane_len).enumerate().for_each(scatter);
                     } else {
                         dx.chunks_mut(plane_len).enumerate().for_each(scatter);

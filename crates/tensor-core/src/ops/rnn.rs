@@ -15,10 +15,11 @@
 //! differentiable.
 
 use super::linalg::{Operand, gemm_into};
+use super::recompute_rule;
 use crate::element::Element;
 use crate::element::fast::Unary;
 use crate::error::{Error, Result};
-use crate::graph::{BackwardOptions, GradVec, Save, enable_grad, is_grad_enabled};
+use crate::graph::{Save, is_grad_enabled};
 use crate::shape::shape_of;
 use crate::tensor::Tensor;
 use std::sync::Arc;
@@ -253,7 +254,7 @@ impl<T: Element> Tensor<T> {
         let inputs = [xg, w_hh, h0, c0];
         Ok(Tensor::record_builtin(op, &inputs, y, Save::INPUTS.and_output(), move |dy, s| {
             if is_grad_enabled() {
-                return recorded_rule(dy, s);
+                return recompute_rule(dy, s, |x| lstm_sequence_ops(&x[0], &x[1], &x[2], &x[3]));
             }
             let (w_hh, h0, c0) = (s.input(1)?, s.input(2)?, s.input(3)?);
             let (dxg, dw, dh0, dc0) = backward(
@@ -275,37 +276,6 @@ impl<T: Element> Tensor<T> {
             ])
         }))
     }
-}
-
-/// The rule under `create_graph`: the layer written with ops, recomputed from the
-/// saved (recorded) inputs and differentiated with a recorded backward seeded by `dy`,
-/// as `func::checkpoint` does.
-fn recorded_rule<T: Element>(dy: &Tensor<T>, s: &crate::graph::Saved<'_, T>) -> Result<GradVec<T>> {
-    // A fresh identity node per input, so an input passed twice (h0 and c0 the same
-    // tensor) gets each position's gradient, not their sum at both.
-    let mut vars = Vec::with_capacity(4);
-    for i in 0..4 {
-        let x = s.input(i)?;
-        vars.push(if s.needs_grad(i) && x.is_recorded() { Some(x.unsqueeze(0)?.squeeze(0)?) } else { None });
-    }
-    let given = |i: usize| -> Result<Tensor<T>> {
-        match &vars[i] {
-            Some(v) => Ok(v.clone()),
-            None => Ok(s.input(i)?.clone()),
-        }
-    };
-    let y = enable_grad(|| lstm_sequence_ops(&given(0)?, &given(1)?, &given(2)?, &given(3)?))?;
-    let targets: Vec<Tensor<T>> = vars.iter().flatten().cloned().collect();
-    if targets.is_empty() || !y.is_recorded() {
-        return Ok((0..4).map(|_| None).collect());
-    }
-    let g = y.backward_with(BackwardOptions {
-        seed: Some(dy.clone()),
-        inputs: targets,
-        create_graph: true,
-        ..Default::default()
-    })?;
-    Ok(vars.iter().map(|v| v.as_ref().map(|v| g.get_or_zeros(v))).collect())
 }
 
 #[cfg(test)]
