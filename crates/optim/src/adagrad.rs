@@ -5,7 +5,7 @@ use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{OptimError, Result};
-use crate::optimizer::{Optimizer, check_non_negative, slot_optimizer};
+use crate::optimizer::{Optimizer, check_non_negative, slot_optimizer, with_fma};
 use crate::state::{BufferSpec, HyperParams, OptimizerKind, OptimizerState, Slots, cast};
 
 const NAME: &str = "Adagrad";
@@ -116,16 +116,21 @@ impl<T: Float> Adagrad<T> {
             let clr = c.lr / (1.0 + (step - 1) as f64 * c.lr_decay);
             let neg_clr = cast::<T>(-clr);
             let sum = &mut buffers[0];
-            for (i, (theta, &g)) in param.iter_mut().zip(grad).enumerate() {
-                let mut d = g;
-                if c.weight_decay != 0.0 {
-                    d = theta.mul_add(weight_decay, d);
-                }
-                let s = &mut sum[i];
-                *s = d.mul_add(d, *s);
-                let std = s.sqrt() + eps;
-                *theta = *theta + neg_clr * d / std;
-            }
+            with_fma(
+                #[inline(always)]
+                || {
+                    for (i, (theta, &g)) in param.iter_mut().zip(grad).enumerate() {
+                        let mut d = g;
+                        if c.weight_decay != 0.0 {
+                            d = theta.mul_add(weight_decay, d);
+                        }
+                        let s = &mut sum[i];
+                        *s = d.mul_add(d, *s);
+                        let std = s.sqrt() + eps;
+                        *theta = *theta + neg_clr * d / std;
+                    }
+                },
+            );
         })
     }
 }

@@ -12,7 +12,7 @@ use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{OptimError, Result};
-use crate::optimizer::{Optimizer, check_non_negative, check_unit_open, lerp, slot_optimizer};
+use crate::optimizer::{Optimizer, check_non_negative, check_unit_open, lerp, slot_optimizer, with_fma};
 use crate::state::{BufferSpec, HyperParams, OptimizerKind, OptimizerState, Slots, cast};
 
 /// Adam's hyper-parameters, with PyTorch's defaults (`lr = 1e-3`,
@@ -211,33 +211,38 @@ impl AdamCore {
             let (exp_avg_sq, max_exp_avg_sq) = rest.split_at_mut(1);
             let (exp_avg, exp_avg_sq) = (&mut exp_avg[0], &mut exp_avg_sq[0]);
             let mut max_exp_avg_sq = max_exp_avg_sq.first_mut();
-            for (i, (theta, &g)) in param.iter_mut().zip(grad).enumerate() {
-                let mut d = g;
-                if self.weight_decay != 0.0 {
-                    if decoupled {
-                        *theta = *theta * decay_factor;
-                    } else {
-                        d = theta.mul_add(weight_decay, d);
-                    }
-                }
-                let m = &mut exp_avg[i];
-                *m = lerp(*m, d, one_minus_beta1);
-                let v = &mut exp_avg_sq[i];
-                *v = (one_minus_beta2 * d).mul_add(d, *v * beta2);
-                let second_moment = match max_exp_avg_sq.as_deref_mut() {
-                    Some(max_buffer) => {
-                        let v_max = &mut max_buffer[i];
-                        // `torch.maximum` propagates NaN; `Float::max` would drop it.
-                        if *v > *v_max || v.is_nan() {
-                            *v_max = *v;
+            with_fma(
+                #[inline(always)]
+                || {
+                    for (i, (theta, &g)) in param.iter_mut().zip(grad).enumerate() {
+                        let mut d = g;
+                        if self.weight_decay != 0.0 {
+                            if decoupled {
+                                *theta = *theta * decay_factor;
+                            } else {
+                                d = theta.mul_add(weight_decay, d);
+                            }
                         }
-                        *v_max
+                        let m = &mut exp_avg[i];
+                        *m = lerp(*m, d, one_minus_beta1);
+                        let v = &mut exp_avg_sq[i];
+                        *v = (one_minus_beta2 * d).mul_add(d, *v * beta2);
+                        let second_moment = match max_exp_avg_sq.as_deref_mut() {
+                            Some(max_buffer) => {
+                                let v_max = &mut max_buffer[i];
+                                // `torch.maximum` propagates NaN; `Float::max` would drop it.
+                                if *v > *v_max || v.is_nan() {
+                                    *v_max = *v;
+                                }
+                                *v_max
+                            }
+                            None => *v,
+                        };
+                        let denom = second_moment.sqrt() / bias_correction2_sqrt + eps;
+                        *theta = *theta + neg_step_size * *m / denom;
                     }
-                    None => *v,
-                };
-                let denom = second_moment.sqrt() / bias_correction2_sqrt + eps;
-                *theta = *theta + neg_step_size * *m / denom;
-            }
+                },
+            );
         })
     }
 }

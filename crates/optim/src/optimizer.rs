@@ -131,6 +131,25 @@ pub(crate) fn lerp<T: Float>(start: T, end: T, weight: T) -> T {
     }
 }
 
+/// Runs `f`, compiled with FMA and AVX2 when the CPU has them. An update loop full
+/// of `mul_add` is otherwise compiled for baseline x86-64, where each `mul_add` is a
+/// call into libm's `fmaf`/`fma` and the loop cannot be vectorised (the Adam step was
+/// 8% of `lstm-char`'s time, most of it in those calls). The results are the same
+/// either way: a fused multiply-add rounds once, in hardware or in libm.
+#[inline(always)]
+pub(crate) fn with_fma<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2,fma")]
+        fn compiled_for_fma<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has both features (checked just above).
+        return unsafe { compiled_for_fma(f) };
+    }
+    f()
+}
+
 #[inline]
 fn cast_half<T: Float>() -> T {
     (T::one() + T::one()).recip()

@@ -9,7 +9,7 @@ use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{OptimError, Result};
-use crate::optimizer::{Optimizer, check_non_negative, check_unit_open, lerp, slot_optimizer};
+use crate::optimizer::{Optimizer, check_non_negative, check_unit_open, lerp, slot_optimizer, with_fma};
 use crate::state::{BufferSpec, HyperParams, OptimizerKind, OptimizerState, Slots, cast};
 
 const NAME: &str = "RMSprop";
@@ -145,34 +145,39 @@ impl<T: Float> Rmsprop<T> {
             };
             // Mirrors torch's `_single_tensor_rmsprop` operation by operation,
             // fusing multiply-adds where its CPU kernels do (see the crate docs).
-            for (i, (theta, &g)) in param.iter_mut().zip(grad).enumerate() {
-                let mut d = g;
-                if c.weight_decay != 0.0 {
-                    d = theta.mul_add(weight_decay, d);
-                }
-                let v = &mut square_avg[i];
-                *v = (one_minus_alpha * d).mul_add(d, *v * alpha);
-                let root = match grad_avg.as_deref_mut() {
-                    Some(grad_avg) => {
-                        let m = &mut grad_avg[i];
-                        *m = lerp(*m, d, one_minus_alpha);
-                        let variance = (-*m).mul_add(*m, *v);
-                        // Not `max`, which would turn a NaN into 0 and hide it.
-                        let variance = if variance < T::zero() { T::zero() } else { variance };
-                        variance.sqrt()
+            with_fma(
+                #[inline(always)]
+                || {
+                    for (i, (theta, &g)) in param.iter_mut().zip(grad).enumerate() {
+                        let mut d = g;
+                        if c.weight_decay != 0.0 {
+                            d = theta.mul_add(weight_decay, d);
+                        }
+                        let v = &mut square_avg[i];
+                        *v = (one_minus_alpha * d).mul_add(d, *v * alpha);
+                        let root = match grad_avg.as_deref_mut() {
+                            Some(grad_avg) => {
+                                let m = &mut grad_avg[i];
+                                *m = lerp(*m, d, one_minus_alpha);
+                                let variance = (-*m).mul_add(*m, *v);
+                                // Not `max`, which would turn a NaN into 0 and hide it.
+                                let variance = if variance < T::zero() { T::zero() } else { variance };
+                                variance.sqrt()
+                            }
+                            None => v.sqrt(),
+                        };
+                        let denom = root + eps;
+                        match momentum_buffer.as_deref_mut() {
+                            Some(buffer) => {
+                                let b = &mut buffer[i];
+                                *b = *b * momentum + d / denom;
+                                *theta = b.mul_add(neg_lr, *theta);
+                            }
+                            None => *theta = *theta + neg_lr * d / denom,
+                        }
                     }
-                    None => v.sqrt(),
-                };
-                let denom = root + eps;
-                match momentum_buffer.as_deref_mut() {
-                    Some(buffer) => {
-                        let b = &mut buffer[i];
-                        *b = *b * momentum + d / denom;
-                        *theta = b.mul_add(neg_lr, *theta);
-                    }
-                    None => *theta = *theta + neg_lr * d / denom,
-                }
-            }
+                },
+            );
         })
     }
 }
