@@ -222,10 +222,13 @@ pub(crate) fn reduce<T: Element>(
                 }
             }
         };
-        const COLUMNS: usize = 256;
-        if parallel && out_len >= 2 * COLUMNS {
+        // Blocks of 16–256 columns, about four per output: a bias gradient of 64–512
+        // columns over thousands of rows (gpt-char's) is then split too, where blocks
+        // of 256 left it on one thread. Each column's order is the same either way.
+        let columns = (out_len / 4).next_multiple_of(16).clamp(16, 256);
+        if parallel && out_len >= 2 * columns {
             crate::parallel::keep_workers_awake();
-            out.par_chunks_mut(COLUMNS).enumerate().for_each(|(i, block)| fold_columns(block, i * COLUMNS));
+            out.par_chunks_mut(columns).enumerate().for_each(|(i, block)| fold_columns(block, i * columns));
         } else {
             fold_columns(&mut out, 0);
         }
