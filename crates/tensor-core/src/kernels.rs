@@ -61,7 +61,11 @@ fn zeroed<T: Element>(piece: &mut [MaybeUninit<T>]) -> &mut [T] {
 
 /// `f(x)` elementwise, in fixed chunks (on rayon above the threshold).
 pub(crate) fn map<T: Element>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
-    filled(x.len(), CHUNK, x.len() >= PARALLEL_THRESHOLD, |i, o| {
+    if x.len() < PARALLEL_THRESHOLD {
+        // Small tensors (the per-op overhead benchmark's 4 elements) skip the chunking.
+        return x.iter().map(|&v| f(v)).collect();
+    }
+    filled(x.len(), CHUNK, true, |i, o| {
         o.iter_mut().zip(&x[i * CHUNK..]).for_each(|(o, &v)| *o = f(v));
     })
 }
@@ -91,7 +95,10 @@ pub(crate) fn zip_broadcast<T: Element>(
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> Vec<T> {
     if a_shape == b_shape {
-        return filled(a.len(), CHUNK, a.len() >= PARALLEL_THRESHOLD, |i, o| {
+        if a.len() < PARALLEL_THRESHOLD {
+            return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+        }
+        return filled(a.len(), CHUNK, true, |i, o| {
             let rows = a[i * CHUNK..].iter().zip(&b[i * CHUNK..]);
             o.iter_mut().zip(rows).for_each(|(o, (&x, &y))| *o = f(x, y));
         });
