@@ -30,7 +30,7 @@
 
 use crate::element::Element;
 use crate::error::{Error, Phase, Result};
-use crate::shape::{Shape, broadcast_shapes};
+use crate::shape::{Shape, broadcast_shapes, same_shape};
 use crate::tensor::{Origin, Tensor};
 use smallvec::SmallVec;
 use std::cell::Cell;
@@ -115,9 +115,11 @@ impl Save {
     }
 }
 
-/// What a rule sees during backward: the values its op saved (as tensors that are
-/// part of the graph again, so `create_graph` can differentiate through them), the
-/// inputs' shapes, and which inputs need a gradient at all.
+/// What a rule sees during backward: the values its op saved, the inputs' shapes,
+/// and which inputs need a gradient at all ([`needs_grad`](Self::needs_grad), the
+/// test for skipping an input's product). Under `create_graph` the saved values are
+/// part of the graph again, so gradients of gradients go through them; otherwise the
+/// rule runs without grad and they are plain constants.
 pub struct Saved<'a, T: Element> {
     op: &'static str,
     edges: &'a [Edge<T>],
@@ -1116,9 +1118,11 @@ impl Walk {
             (None, _) => (None, None),
         };
         drop(dy);
-        let mut grads = grads.map(|g| g.into_iter());
+        // Taken out in place: turning the vector into an iterator would move it
+        // (a `memcpy` call per node at these sizes).
+        let mut grads = grads;
         for (i, e) in node.edges.iter().enumerate() {
-            let g = grads.as_mut().and_then(|g| g.next().flatten());
+            let g = grads.as_mut().and_then(|g| g.get_mut(i)).and_then(Option::take);
             let child = Place { far: place.far, at: mine.slots[at].children[i] };
             self.deliver(mine, &e.origin, child, g, node.op, ready)?;
         }
@@ -1201,16 +1205,17 @@ impl Walk {
             inputs.push(data.map(|data| Tensor {
                 data,
                 shape: copy_shape(&e.shape),
-                // An input that needs no gradient looks constant to the rule, so
-                // rules that test `is_recorded` skip its product — unless the gradient
-                // is itself recorded, where its graph must stay whole.
-                origin: if needed || self.create_graph { e.origin.clone() } else { Origin::Constant },
+                // Only a recorded backward (`create_graph`) needs the saved values to
+                // be part of the graph again; otherwise the rule runs without grad and
+                // nothing it computes records, so the origin would be two reference
+                // counts per input per node spent on nothing.
+                origin: if self.create_graph { e.origin.clone() } else { Origin::Constant },
             }));
         }
         let output = state.output.map(|data| Tensor {
             data,
             shape: copy_shape(&node.shape),
-            origin: Origin::Node(node.clone()),
+            origin: if self.create_graph { Origin::Node(node.clone()) } else { Origin::Constant },
         });
         let saved = Saved { op: node.op, edges: &node.edges, inputs, output, needs };
         let mut grads = {
@@ -1222,7 +1227,7 @@ impl Walk {
         }
         for (i, (slot, e)) in grads.iter_mut().zip(&node.edges).enumerate() {
             let Some(g) = slot else { continue };
-            if g.shape == e.shape {
+            if same_shape(&g.shape, &e.shape) {
                 continue;
             }
             let reducible = broadcast_shapes(node.op, &e.shape, &g.shape).is_ok_and(|s| s == g.shape);
@@ -1246,7 +1251,7 @@ impl Walk {
 /// place (no new buffer); otherwise, and always under `create_graph`, it is `add`.
 fn accumulate<T: Element>(acc: &mut Tensor<T>, g: Tensor<T>, create_graph: bool) -> Result<()> {
     if !create_graph
-        && acc.shape == g.shape
+        && same_shape(&acc.shape, &g.shape)
         && let Some(values) = Arc::get_mut(&mut acc.data)
     {
         values.iter_mut().zip(g.as_slice()).for_each(|(a, &b)| *a += b);

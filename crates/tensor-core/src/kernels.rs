@@ -4,7 +4,7 @@
 
 use crate::element::Element;
 use crate::element::fast::{Binary, Unary};
-use crate::shape::{broadcast_strides, contiguous_strides, walk2};
+use crate::shape::{broadcast_strides, contiguous_strides, same_shape, walk2};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -94,7 +94,7 @@ pub(crate) fn zip_broadcast<T: Element>(
     out_shape: &[usize],
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> Vec<T> {
-    if a_shape == b_shape {
+    if same_shape(a_shape, b_shape) {
         if a.len() < PARALLEL_THRESHOLD {
             return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
         }

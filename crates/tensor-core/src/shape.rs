@@ -49,6 +49,14 @@ pub fn contiguous_strides(shape: &[usize]) -> Shape {
     strides
 }
 
+/// Whether two shapes are equal, compared inline: slice `==` on `usize` calls
+/// `memcmp`, whose call costs more than the two to four compares of a typical shape,
+/// and shapes are compared on every op and every gradient delivery.
+#[inline]
+pub(crate) fn same_shape(a: &[usize], b: &[usize]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// The shape two operands broadcast to, by NumPy's rules: align the shapes on the
 /// right; each pair of dimensions must be equal or one of them 1.
 ///
@@ -58,18 +66,24 @@ pub fn contiguous_strides(shape: &[usize]) -> Shape {
 /// assert!(broadcast_shapes("add", &[3], &[4]).is_err());
 /// ```
 pub fn broadcast_shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Result<Shape> {
+    // Equal shapes are the common case (every rule's `dy · saved`): one compare and a
+    // copy, instead of the per-dimension walk below.
+    if same_shape(lhs, rhs) {
+        return Ok(Shape::from_slice(lhs));
+    }
     let rank = lhs.len().max(rhs.len());
-    let mut out: Shape = smallvec::smallvec![0; rank];
+    let mut out = Shape::new();
     for i in 0..rank {
         let l = if i < rank - lhs.len() { 1 } else { lhs[i - (rank - lhs.len())] };
         let r = if i < rank - rhs.len() { 1 } else { rhs[i - (rank - rhs.len())] };
-        out[i] = if l == r || r == 1 {
+        let size = if l == r || r == 1 {
             l
         } else if l == 1 {
             r
         } else {
             return Err(Error::Broadcast { op, lhs: shape_of(lhs), rhs: shape_of(rhs) });
         };
+        out.push(size);
     }
     Ok(out)
 }
