@@ -33,18 +33,40 @@ pub(crate) fn filled<T: Element>(
     parallel: bool,
     fill: impl Fn(usize, &mut [T]) + Sync + Send,
 ) -> Vec<T> {
+    // One `()` per chunk as the side output: a vector of a zero-sized type, no memory.
+    let mut units = vec![(); len.div_ceil(chunk.max(1))];
+    filled_with(len, chunk, parallel, &mut units, 1, |i, piece, _| fill(i, piece))
+}
+
+/// [`filled`] that also hands chunk `i` its own `side_per_chunk` entries of `side`
+/// (per-row statistics written beside the rows, say): `fill(i, chunk, side_chunk)`.
+/// `side` must have an entry group for every chunk.
+pub(crate) fn filled_with<T: Element, S: Send>(
+    len: usize,
+    chunk: usize,
+    parallel: bool,
+    side: &mut [S],
+    side_per_chunk: usize,
+    fill: impl Fn(usize, &mut [T], &mut [S]) + Sync + Send,
+) -> Vec<T> {
+    let chunk = chunk.max(1);
+    assert!(
+        side.len().div_ceil(side_per_chunk.max(1)) >= len.div_ceil(chunk),
+        "tensor invariant: filled_with needs side entries for every chunk"
+    );
     let mut out = Vec::with_capacity(len);
     let spare = &mut out.spare_capacity_mut()[..len];
-    let run = |(i, piece): (usize, &mut [MaybeUninit<T>])| fill(i, zeroed(piece));
-    let chunk = chunk.max(1);
+    let run = |(i, (piece, side)): (usize, (&mut [MaybeUninit<T>], &mut [S]))| fill(i, zeroed(piece), side);
+    let side_per_chunk = side_per_chunk.max(1);
     if parallel {
         crate::parallel::keep_workers_awake();
-        spare.par_chunks_mut(chunk).enumerate().for_each(run);
+        spare.par_chunks_mut(chunk).zip(side.par_chunks_mut(side_per_chunk)).enumerate().for_each(run);
     } else {
-        spare.chunks_mut(chunk).enumerate().for_each(run);
+        spare.chunks_mut(chunk).zip(side.chunks_mut(side_per_chunk)).enumerate().for_each(run);
     }
-    // SAFETY: the chunks cover all `len` elements of the spare capacity, and
-    // `zeroed` initialised every one of them.
+    // SAFETY: the chunks cover all `len` elements of the spare capacity (the zip
+    // stops at the shorter side, and `side` was checked to have a group for every
+    // chunk), and `zeroed` initialised every one of them.
     unsafe { out.set_len(len) };
     out
 }
@@ -287,35 +309,33 @@ fn permute_rows(shape: &[usize], perm: &[usize]) -> Vec<usize> {
 /// never by the thread count (each row's result does not depend on it anyway).
 const ROW_BLOCK_ELEMS: usize = CHUNK;
 
-/// Runs `f(rows_in, rows_out)` over blocks of whole rows of length `n`, on rayon above
-/// the elementwise threshold.
-fn for_row_blocks<T: Element>(x: &[T], out: &mut [T], n: usize, f: impl Fn(&[T], &mut [T]) + Sync + Send) {
-    let block = n * (ROW_BLOCK_ELEMS / n).max(1);
-    if x.len() >= PARALLEL_THRESHOLD {
-        crate::parallel::keep_workers_awake();
-        out.par_chunks_mut(block).zip(x.par_chunks(block)).for_each(|(o, i)| f(i, o));
-    } else {
-        f(x, out);
-    }
+/// Rows per block of a row kernel over rows of length `n` (`n` > 0).
+fn rows_per_block(n: usize) -> usize {
+    (ROW_BLOCK_ELEMS / n).max(1)
+}
+
+/// A new buffer of `len` elements written block by block of whole rows of length
+/// `n` (callers handle `n` = 0), `f(first, rows_out)` with `first` the block's first element, on
+/// rayon above the elementwise threshold. Each block zeroes its own output first
+/// ([`filled`]).
+fn rows_new<T: Element>(len: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) -> Vec<T> {
+    let block = n * rows_per_block(n);
+    filled(len, block, len >= PARALLEL_THRESHOLD, |i, o| f(i * block, o))
+}
+
+/// [`rows_new`] over the rows of `x`: `f(rows_in, rows_out)` per block.
+fn for_row_blocks<T: Element>(x: &[T], n: usize, f: impl Fn(&[T], &mut [T]) + Sync + Send) -> Vec<T> {
+    rows_new(x.len(), n, |at, o| f(&x[at..at + o.len()], o))
 }
 
 /// [`for_row_blocks`] over two inputs of the same length: `f(a, b, out)` per block.
 fn for_row_blocks2<T: Element>(
     a: &[T],
     b: &[T],
-    out: &mut [T],
     n: usize,
     f: impl Fn(&[T], &[T], &mut [T]) + Sync + Send,
-) {
-    let block = n * (ROW_BLOCK_ELEMS / n).max(1);
-    if a.len() >= PARALLEL_THRESHOLD {
-        crate::parallel::keep_workers_awake();
-        out.par_chunks_mut(block)
-            .zip(a.par_chunks(block).zip(b.par_chunks(block)))
-            .for_each(|(o, (a, b))| f(a, b, o));
-    } else {
-        f(a, b, out);
-    }
+) -> Vec<T> {
+    rows_new(a.len(), n, |at, o| f(&a[at..at + o.len()], &b[at..at + o.len()], o))
 }
 
 /// The maximum of a row, NaN-propagating; ±∞ or NaN give 0 (as `logsumexp`'s shift),
@@ -347,17 +367,15 @@ pub(crate) fn sum_lanes<T: Element>(x: &[T]) -> T {
 /// Softmax of each contiguous row of length `n`: `e^(x−m) / Σ e^(x−m)`, `m` the
 /// row's maximum, the exponentials with the slice kernel (vectorised for f32).
 pub(crate) fn softmax_rows<T: Element>(x: &[T], n: usize) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
     if n == 0 {
-        return out;
+        return vec![T::zero(); x.len()];
     }
-    for_row_blocks(x, &mut out, n, |xs, os| {
+    for_row_blocks(x, n, |xs, os| {
         for (row, o) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)) {
             o.copy_from_slice(row);
             softmax_in_place(o);
         }
-    });
-    out
+    })
 }
 
 /// Softmax of one row in place, as [`softmax_rows`] computes each row.
@@ -371,11 +389,10 @@ pub(crate) fn softmax_in_place<T: Element>(row: &mut [T]) {
 
 /// Log-softmax of each contiguous row: `x − m − ln Σ e^(x−m)`.
 pub(crate) fn log_softmax_rows<T: Element>(x: &[T], n: usize) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
     if n == 0 {
-        return out;
+        return vec![T::zero(); x.len()];
     }
-    for_row_blocks(x, &mut out, n, |xs, os| {
+    for_row_blocks(x, n, |xs, os| {
         for (row, o) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)) {
             let m = row_shift(row);
             o.iter_mut().zip(row).for_each(|(o, &v)| *o = v - m);
@@ -383,75 +400,86 @@ pub(crate) fn log_softmax_rows<T: Element>(x: &[T], n: usize) -> Vec<T> {
             let shift = m + sum_lanes(o).ln();
             o.iter_mut().zip(row).for_each(|(o, &v)| *o = v - shift);
         }
-    });
-    out
+    })
 }
 
 /// Softmax's gradient per row from its output: `y·(dy − Σ dy·y)`.
 pub(crate) fn softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize) -> Vec<T> {
-    let mut out = vec![T::zero(); dy.len()];
     if n == 0 {
-        return out;
+        return vec![T::zero(); dy.len()];
     }
-    for_row_blocks2(dy, y, &mut out, n, |d, y, o| {
+    for_row_blocks2(dy, y, n, |d, y, o| {
         for ((o, d), y) in o.chunks_exact_mut(n).zip(d.chunks_exact(n)).zip(y.chunks_exact(n)) {
             let dot = dot_lanes(d, y);
             o.iter_mut().zip(d.iter().zip(y)).for_each(|(o, (&d, &y))| *o = y * (d - dot));
         }
-    });
-    out
+    })
 }
 
 /// Log-softmax's gradient per row from its output: `dy − e^y·Σ dy`.
 pub(crate) fn log_softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize) -> Vec<T> {
-    let mut out = vec![T::zero(); dy.len()];
     if n == 0 {
-        return out;
+        return vec![T::zero(); dy.len()];
     }
-    for_row_blocks2(dy, y, &mut out, n, |d, y, o| {
+    for_row_blocks2(dy, y, n, |d, y, o| {
         T::unary(Unary::Exp, y, o);
         for (o, d) in o.chunks_exact_mut(n).zip(d.chunks_exact(n)) {
             let s = sum_lanes(d);
             o.iter_mut().zip(d).for_each(|(o, &d)| *o = d - *o * s);
         }
-    });
-    out
+    })
 }
 
-/// Layer norm of each contiguous row of length `n`: returns `x̂ = (x − μ)·r` and,
-/// per row, `(μ, r)` with `r = 1/√(σ² + ε)`, σ² the biased variance from the
-/// centred values (two passes, so no cancellation).
-pub(crate) fn layer_norm_rows<T: Element>(x: &[T], n: usize, eps: T) -> (Vec<T>, Vec<(T, T)>) {
-    let mut xhat = vec![T::zero(); x.len()];
+/// Layer norm of each contiguous row of length `n`, then the affine map: returns
+/// `y = x̂·γ + β` (each where given) with `x̂ = (x − μ)·r`, and per row `(μ, r)`
+/// with `r = 1/√(σ² + ε)`, σ² the biased variance from the centred values (two
+/// passes, so no cancellation). One parallel pass writes rows and statistics.
+pub(crate) fn layer_norm_rows<T: Element>(
+    x: &[T],
+    n: usize,
+    eps: T,
+    gamma: Option<&[T]>,
+    beta: Option<&[T]>,
+) -> (Vec<T>, Vec<(T, T)>) {
     let mut stats = vec![(T::zero(), T::zero()); x.len().checked_div(n).unwrap_or(0)];
     if n == 0 {
-        return (xhat, stats);
+        return (vec![T::zero(); x.len()], stats);
     }
     let count = T::from_usize(n);
-    let row = |r: &[T], o: &mut [T], st: &mut (T, T)| {
-        let mean = sum_lanes(r) / count;
-        o.iter_mut().zip(r).for_each(|(o, &v)| *o = v - mean);
-        let var = dot_lanes(o, o) / count;
-        let rstd = T::one() / (var + eps).sqrt();
-        o.iter_mut().for_each(|v| *v *= rstd);
-        *st = (mean, rstd);
-    };
-    let rows_per_block = (ROW_BLOCK_ELEMS / n).max(1);
-    let block = n * rows_per_block;
-    let run = |xs: &[T], os: &mut [T], sts: &mut [(T, T)]| {
+    let rows = rows_per_block(n);
+    let block = n * rows;
+    let y = filled_with(x.len(), block, x.len() >= PARALLEL_THRESHOLD, &mut stats, rows, |i, os, sts| {
+        let xs = &x[i * block..][..os.len()];
         for ((r, o), st) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)).zip(sts) {
-            row(r, o, st);
+            let mean = sum_lanes(r) / count;
+            o.iter_mut().zip(r).for_each(|(o, &v)| *o = v - mean);
+            let var = dot_lanes(o, o) / count;
+            let rstd = T::one() / (var + eps).sqrt();
+            o.iter_mut().for_each(|v| *v *= rstd);
+            if let Some(g) = gamma {
+                o.iter_mut().zip(g).for_each(|(v, &g)| *v *= g);
+            }
+            if let Some(b) = beta {
+                o.iter_mut().zip(b).for_each(|(v, &b)| *v += b);
+            }
+            *st = (mean, rstd);
         }
-    };
-    if x.len() >= PARALLEL_THRESHOLD {
-        crate::parallel::keep_workers_awake();
-        xhat.par_chunks_mut(block)
-            .zip(x.par_chunks(block).zip(stats.par_chunks_mut(rows_per_block)))
-            .for_each(|(o, (xs, sts))| run(xs, o, sts));
-    } else {
-        run(x, &mut xhat, &mut stats);
+    });
+    (y, stats)
+}
+
+/// `x̂ = (x − μ)·r` again from the forward's per-row statistics, as
+/// [`layer_norm_rows`] computed it.
+pub(crate) fn layer_norm_xhat<T: Element>(x: &[T], stats: &[(T, T)], n: usize) -> Vec<T> {
+    if n == 0 {
+        return vec![T::zero(); x.len()];
     }
-    (xhat, stats)
+    rows_new(x.len(), n, |at, os| {
+        let rows = os.chunks_exact_mut(n).zip(x[at..].chunks_exact(n)).zip(&stats[at / n..]);
+        for ((o, r), &(mean, rstd)) in rows {
+            o.iter_mut().zip(r).for_each(|(o, &v)| *o = (v - mean) * rstd);
+        }
+    })
 }
 
 /// Layer norm's input gradient per row, from `g = dy·γ` and `x̂`:
@@ -462,31 +490,18 @@ pub(crate) fn layer_norm_backward_rows<T: Element>(
     stats: &[(T, T)],
     n: usize,
 ) -> Vec<T> {
-    let mut out = vec![T::zero(); g.len()];
     if n == 0 {
-        return out;
+        return vec![T::zero(); g.len()];
     }
     let count = T::from_usize(n);
-    let rows_per_block = (ROW_BLOCK_ELEMS / n).max(1);
-    let block = n * rows_per_block;
-    let run = |o: &mut [T], g: &[T], xh: &[T], sts: &[(T, T)]| {
-        for (((o, g), xh), &(_, rstd)) in
-            o.chunks_exact_mut(n).zip(g.chunks_exact(n)).zip(xh.chunks_exact(n)).zip(sts)
-        {
+    rows_new(g.len(), n, |at, os| {
+        let rows = os.chunks_exact_mut(n).zip(g[at..].chunks_exact(n)).zip(xhat[at..].chunks_exact(n));
+        for (((o, g), xh), &(_, rstd)) in rows.zip(&stats[at / n..]) {
             let mean_g = sum_lanes(g) / count;
             let mean_gx = dot_lanes(g, xh) / count;
             o.iter_mut()
                 .zip(g.iter().zip(xh))
                 .for_each(|(o, (&g, &xh))| *o = rstd * (g - mean_g - xh * mean_gx));
         }
-    };
-    if g.len() >= PARALLEL_THRESHOLD {
-        crate::parallel::keep_workers_awake();
-        out.par_chunks_mut(block)
-            .zip(g.par_chunks(block).zip(xhat.par_chunks(block).zip(stats.par_chunks(rows_per_block))))
-            .for_each(|(o, (g, (xh, sts)))| run(o, g, xh, sts));
-    } else {
-        run(&mut out, g, xhat, stats);
-    }
-    out
+    })
 }

@@ -187,10 +187,12 @@ fn fused_kernels_give_the_same_bits_for_one_and_two_threads() {
             out.extend(grad(sv.softmax(-1).unwrap(), &sv, &dscores));
             out.extend(grad(sv.log_softmax(-1).unwrap(), &sv, &dscores));
             out.extend(grad(sv.masked_fill(&causal, T::neg_infinity()).unwrap(), &sv, &dscores));
-            let y = xv.layer_norm(&[64], Some(&gv), None, T::from_f64(1e-5)).unwrap();
+            let bv = gamma.mul_scalar(T::from_f64(0.5)).requires_grad();
+            let y = xv.layer_norm(&[64], Some(&gv), Some(&bv), T::from_f64(1e-5)).unwrap();
             let g =
                 y.backward_with(BackwardOptions { seed: Some(dy.clone()), ..Default::default() }).unwrap();
             out.extend([y.detach(), g.wrt(&xv).unwrap().clone(), g.wrt(&gv).unwrap().clone()]);
+            out.push(g.wrt(&bv).unwrap().clone());
             // The fused LSTM layer at lstm-char's shapes (T 32, N 32, H 128): its
             // per-step GEMMs and the one dW_hh GEMM (large enough to run in parallel).
             let (xgv, wv, h0v, c0v) =

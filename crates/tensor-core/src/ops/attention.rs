@@ -16,10 +16,9 @@ use super::recompute_rule;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::graph::{Save, is_grad_enabled};
-use crate::kernels::{dot_lanes, softmax_in_place};
+use crate::kernels::{self, dot_lanes, softmax_in_place};
 use crate::shape::{Shape, broadcast_shapes, numel, shape_of};
 use crate::tensor::Tensor;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// The ops this file records, by the name their nodes carry: the registry
@@ -142,19 +141,15 @@ impl Attention {
         );
     }
 
-    /// Runs `f(pair, scratch)` for every (batch, head) pair, on rayon when large.
-    fn for_each_pair<T: Element>(self, probs: &mut [T], f: impl Fn(usize, usize, &mut [T]) + Sync + Send) {
+    /// A new (pairs, Tq, Tk) buffer, `f(batch, head, block)` writing each (batch,
+    /// head) pair's block, on rayon when large. Each block is zeroed by the task that
+    /// fills it ([`kernels::filled`]): the 2 MiB of gpt-char's probabilities had been
+    /// zeroed in one serial pass.
+    fn for_each_pair<T: Element>(self, f: impl Fn(usize, usize, &mut [T]) + Sync + Send) -> Vec<T> {
         let d = self.dims;
-        let run = |(pair, p): (usize, &mut [T])| f(pair / d.heads, pair % d.heads, p);
-        if d.scores() == 0 {
-            return;
-        }
-        if d.parallel() {
-            crate::parallel::keep_workers_awake();
-            probs.par_chunks_mut(d.scores()).enumerate().for_each(run);
-        } else {
-            probs.chunks_mut(d.scores()).enumerate().for_each(run);
-        }
+        kernels::filled(d.pairs() * d.scores(), d.scores(), d.parallel(), |pair, p| {
+            f(pair / d.heads, pair % d.heads, p)
+        })
     }
 
     /// The forward: writes the output into `y` and returns the probabilities P,
@@ -163,9 +158,8 @@ impl Attention {
         self.check(q.len(), k.len(), v.len(), y.len());
         let d = self.dims;
         let scale: T = d.scale();
-        let mut probs = vec![T::zero(); d.pairs() * d.scores()];
         let out = SharedOut(y.as_mut_ptr());
-        self.for_each_pair(&mut probs, |b, h, p| {
+        self.for_each_pair(|b, h, p| {
             // SAFETY: `p` is this pair's own Tq × Tk block; q's and k's matrices are
             // inside their buffers (`check`); the output matrix (b, h) is inside `y`
             // and no other pair writes it (pairs' matrices are disjoint); `y` is a
@@ -195,8 +189,7 @@ impl Attention {
                     self.v.view(v.as_ptr(), b, h, false),
                 );
             }
-        });
-        probs
+        })
     }
 
     /// The backward from the saved probabilities: writes dQ, dK and dV (each in its
@@ -218,8 +211,8 @@ impl Attention {
         let d = self.dims;
         let scale: T = d.scale();
         let [dq, dk, dv] = grads;
-        let mut scratch = vec![T::zero(); d.pairs() * d.scores()];
-        self.for_each_pair(&mut scratch, |b, h, ds| {
+        // dS per pair, a scratch buffer dropped at the end.
+        self.for_each_pair(|b, h, ds: &mut [T]| {
             let pair = b * d.heads + h;
             let p = &probs[pair * d.scores()..][..d.scores()];
             let pv = |transposed| {

@@ -236,16 +236,13 @@ impl<T: Element> Tensor<T> {
         check_affine(op, self, beta, normalized_shape, reason)?;
         check_eps(op, eps)?;
         let n: usize = normalized_shape.iter().product();
-        let (xhat, stats) = kernels::layer_norm_rows(&self.data, n, eps);
-        let mut y = xhat;
-        if let Some(g) = gamma {
-            y.chunks_exact_mut(n.max(1))
-                .for_each(|row| row.iter_mut().zip(g.as_slice()).for_each(|(v, &g)| *v *= g));
-        }
-        if let Some(b) = beta {
-            y.chunks_exact_mut(n.max(1))
-                .for_each(|row| row.iter_mut().zip(b.as_slice()).for_each(|(v, &b)| *v += b));
-        }
+        let (y, stats) = kernels::layer_norm_rows(
+            &self.data,
+            n,
+            eps,
+            gamma.map(|g| g.as_slice()),
+            beta.map(|b| b.as_slice()),
+        );
         let y = Tensor::from_parts(y, self.shape.clone());
         let mut inputs = vec![self];
         inputs.extend(gamma);
@@ -282,11 +279,8 @@ impl<T: Element> Tensor<T> {
             } else {
                 // The fused kernels: x̂ from the forward's statistics, then one pass
                 // per row for dx.
-                let mut xhat = x.as_slice().to_vec();
-                xhat.chunks_exact_mut(n.max(1))
-                    .zip(stats.iter())
-                    .for_each(|(row, &(mean, rstd))| row.iter_mut().for_each(|v| *v = (*v - mean) * rstd));
-                let xhat = Tensor::from_parts(xhat, x.shape.clone());
+                let xhat =
+                    Tensor::from_parts(kernels::layer_norm_xhat(x.as_slice(), &stats, n), x.shape.clone());
                 let g = match gamma {
                     Some(gm) => dy.mul(gm)?,
                     None => dy.clone(),
