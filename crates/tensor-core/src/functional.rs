@@ -92,30 +92,25 @@ pub fn cross_entropy<T: Element>(
 ) -> Result<Tensor<T>> {
     check_labels("cross_entropy", logits, labels)?;
     let classes = logits.shape()[1];
-    let mut losses = Vec::with_capacity(labels.len());
-    let mut probabilities = Vec::with_capacity(logits.numel());
-    if classes > 0 {
-        for (row, &label) in logits.as_slice().chunks_exact(classes).zip(labels) {
-            // Shift by the maximum (as `logsumexp`; an infinite maximum is not
-            // shifted, so +∞ propagates instead of turning into NaN).
-            let max =
-                row.iter().fold(T::neg_infinity(), |acc, &v| if v > acc || v.is_nan() { v } else { acc });
-            let shift = if max.is_finite() { max } else { T::zero() };
-            let start = probabilities.len();
-            probabilities.extend(row.iter().map(|&v| (v - shift).exp()));
-            let total = probabilities[start..].iter().fold(T::zero(), |acc, &e| acc + e);
-            // One exp per logit: the softmax is e^(z−m) / Σ e^(z−m).
-            let inverse = T::one() / total;
-            probabilities[start..].iter_mut().for_each(|p| *p *= inverse);
-            losses.push(total.ln() + shift - row[label]);
-        }
-    }
+    let (probabilities, losses) = match classes {
+        0 => (Vec::new(), Vec::new()),
+        _ => crate::kernels::cross_entropy_rows(logits.as_slice(), labels, classes),
+    };
     let probabilities = Tensor::from_parts(probabilities, logits.shape.clone());
     let labels: std::sync::Arc<[usize]> = labels.into();
     let y = Tensor::from_parts(losses, crate::shape::shape_of(&[labels.len()]));
-    // The rule reuses the forward's softmax unless the backward is itself recorded,
-    // when the softmax must be an op on the (saved) logits.
+    // The rule reuses the forward's softmax in one fused pass unless the backward is
+    // itself recorded, when the softmax must be an op on the (saved) logits.
     let losses = Tensor::record_builtin("cross_entropy", &[logits], y, Save::INPUTS, move |dy, s| {
+        if !is_grad_enabled() && classes > 0 && dy.numel() == labels.len() {
+            let grad = crate::kernels::cross_entropy_backward_rows(
+                probabilities.as_slice(),
+                &labels,
+                dy.as_slice(),
+                classes,
+            );
+            return Ok(GradVec::from_iter([Some(Tensor::from_parts(grad, probabilities.shape.clone()))]));
+        }
         let softmax = if is_grad_enabled() { s.input(0)?.softmax(1)? } else { probabilities.clone() };
         let onehot = Tensor::one_hot(&labels, classes)?;
         Ok(GradVec::from_iter([Some(softmax.sub(&onehot)?.mul(&dy.unsqueeze(1)?)?)]))

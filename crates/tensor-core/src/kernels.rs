@@ -430,6 +430,50 @@ pub(crate) fn log_softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize)
     })
 }
 
+/// Cross-entropy from logits, row by row (`n` classes, `n` > 0): returns the softmax
+/// `e^(z−m) / Σ e^(z−m)` and per row the loss `ln Σ e^(z−m) + m − z_label`, with `m`
+/// the row's shift ([`row_shift`]: the maximum, or 0 when it is not finite, so +∞
+/// propagates). The exponentials with the slice kernel, rows in parallel blocks.
+/// Labels must be in range.
+pub(crate) fn cross_entropy_rows<T: Element>(logits: &[T], labels: &[usize], n: usize) -> (Vec<T>, Vec<T>) {
+    let mut losses = vec![T::zero(); labels.len()];
+    let rows = rows_per_block(n);
+    let block = n * rows;
+    let parallel = logits.len() >= PARALLEL_THRESHOLD;
+    let probabilities = filled_with(logits.len(), block, parallel, &mut losses, rows, |i, os, losses| {
+        let zs = &logits[i * block..][..os.len()];
+        let labels = &labels[i * rows..];
+        for (((z, o), loss), &label) in zs.chunks_exact(n).zip(os.chunks_exact_mut(n)).zip(losses).zip(labels)
+        {
+            let shift = row_shift(z);
+            o.iter_mut().zip(z).for_each(|(o, &v)| *o = v - shift);
+            T::unary_in_place(Unary::Exp, o);
+            let total = sum_lanes(o);
+            let inverse = T::one() / total;
+            o.iter_mut().for_each(|p| *p *= inverse);
+            *loss = total.ln() + shift - z[label];
+        }
+    });
+    (probabilities, losses)
+}
+
+/// Cross-entropy's gradient from the forward's softmax: `(p − onehot(label))·dy`
+/// per row, `dy` one value per row (`n` > 0).
+pub(crate) fn cross_entropy_backward_rows<T: Element>(
+    p: &[T],
+    labels: &[usize],
+    dy: &[T],
+    n: usize,
+) -> Vec<T> {
+    rows_new(p.len(), n, |at, os| {
+        let rows = os.chunks_exact_mut(n).zip(p[at..].chunks_exact(n));
+        for (((o, p), &label), &d) in rows.zip(&labels[at / n..]).zip(&dy[at / n..]) {
+            o.iter_mut().zip(p).for_each(|(o, &p)| *o = p * d);
+            o[label] = (p[label] - T::one()) * d;
+        }
+    })
+}
+
 /// Layer norm of each contiguous row of length `n`, then the affine map: returns
 /// `y = x̂·γ + β` (each where given) with `x̂ = (x − μ)·r`, and per row `(μ, r)`
 /// with `r = 1/√(σ² + ε)`, σ² the biased variance from the centred values (two

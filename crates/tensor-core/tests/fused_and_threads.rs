@@ -169,6 +169,9 @@ fn fused_kernels_give_the_same_bits_for_one_and_two_threads() {
         let qkv = normal(&[32, 64, 192], &mut rng);
         let heads: Vec<Tensor<T>> = (0..3).map(|_| normal(&[32, 4, 64, 16], &mut rng)).collect();
         let dheads = normal(&[32, 4, 64, 16], &mut rng);
+        let logits = normal(&[2048, 65], &mut rng).mul_scalar(T::from_f64(6.0));
+        let char_labels: Vec<usize> = (0..2048).map(|i| (i * 37) % 65).collect();
+        let char_labels = &char_labels;
         let grad = |y: Tensor<T>, x: &Tensor<T>, dy: &Tensor<T>| {
             let g =
                 y.backward_with(BackwardOptions { seed: Some(dy.clone()), ..Default::default() }).unwrap();
@@ -214,6 +217,12 @@ fn fused_kernels_give_the_same_bits_for_one_and_two_threads() {
                 .unwrap();
             out.push(y.detach());
             out.extend([&qv, &kv, &vv].map(|v| g.wrt(v).unwrap().clone()));
+            // Cross-entropy at gpt-char's head (2048 rows of 65 logits): rows in
+            // parallel blocks, forward and backward.
+            let zv = logits.requires_grad();
+            let loss = cross_entropy(&zv, &char_labels, Reduction::Mean).unwrap();
+            let g = loss.backward().unwrap();
+            out.extend([loss.detach(), g.wrt(&zv).unwrap().clone()]);
             out
         };
         assert_same_bits_on_one_and_two_threads(run, to_bits);
