@@ -220,7 +220,7 @@ fn fused_kernels_give_the_same_bits_for_one_and_two_threads() {
             // Cross-entropy at gpt-char's head (2048 rows of 65 logits): rows in
             // parallel blocks, forward and backward.
             let zv = logits.requires_grad();
-            let loss = cross_entropy(&zv, &char_labels, Reduction::Mean).unwrap();
+            let loss = cross_entropy(&zv, char_labels, Reduction::Mean).unwrap();
             let g = loss.backward().unwrap();
             out.extend([loss.detach(), g.wrt(&zv).unwrap().clone()]);
             out
