@@ -92,17 +92,14 @@ pub fn cross_entropy<T: Element>(
 ) -> Result<Tensor<T>> {
     check_labels("cross_entropy", logits, labels)?;
     let classes = logits.shape()[1];
-    let (probabilities, losses) = match classes {
-        0 => (Vec::new(), Vec::new()),
-        _ => crate::kernels::cross_entropy_rows(logits.as_slice(), labels, classes),
-    };
+    let (probabilities, losses) = crate::kernels::cross_entropy_rows(logits.as_slice(), labels, classes);
     let probabilities = Tensor::from_parts(probabilities, logits.shape.clone());
     let labels: std::sync::Arc<[usize]> = labels.into();
     let y = Tensor::from_parts(losses, crate::shape::shape_of(&[labels.len()]));
     // The rule reuses the forward's softmax in one fused pass unless the backward is
     // itself recorded, when the softmax must be an op on the (saved) logits.
     let losses = Tensor::record_builtin("cross_entropy", &[logits], y, Save::INPUTS, move |dy, s| {
-        if !is_grad_enabled() && classes > 0 && dy.numel() == labels.len() {
+        if !is_grad_enabled() {
             let grad = crate::kernels::cross_entropy_backward_rows(
                 probabilities.as_slice(),
                 &labels,
@@ -111,7 +108,7 @@ pub fn cross_entropy<T: Element>(
             );
             return Ok(GradVec::from_iter([Some(Tensor::from_parts(grad, probabilities.shape.clone()))]));
         }
-        let softmax = if is_grad_enabled() { s.input(0)?.softmax(1)? } else { probabilities.clone() };
+        let softmax = s.input(0)?.softmax(1)?;
         let onehot = Tensor::one_hot(&labels, classes)?;
         Ok(GradVec::from_iter([Some(softmax.sub(&onehot)?.mul(&dy.unsqueeze(1)?)?)]))
     });

@@ -1099,7 +1099,7 @@ impl Walk {
             mine.grads.intermediate.insert(node.id, g.clone());
         }
         let state = node.take_state(self.keep_graph);
-        let (grads, cross_grad) = match (&dy, state) {
+        let (mut grads, cross_grad) = match (&dy, state) {
             (Some(dy), Some(state)) => {
                 let grads = self.apply(node, dy, state, &mine.slots[at], &mine.slots)?;
                 let cross_grad = match node.cross.as_deref() {
@@ -1120,7 +1120,6 @@ impl Walk {
         drop(dy);
         // Taken out in place: turning the vector into an iterator would move it
         // (a `memcpy` call per node at these sizes).
-        let mut grads = grads;
         for (i, e) in node.edges.iter().enumerate() {
             let g = grads.as_mut().and_then(|g| g.get_mut(i)).and_then(Option::take);
             let child = Place { far: place.far, at: mine.slots[at].children[i] };

@@ -315,12 +315,31 @@ fn rows_per_block(n: usize) -> usize {
 }
 
 /// A new buffer of `len` elements written block by block of whole rows of length
-/// `n` (callers handle `n` = 0), `f(first, rows_out)` with `first` the block's first element, on
-/// rayon above the elementwise threshold. Each block zeroes its own output first
-/// ([`filled`]).
+/// `n`, `f(first, rows_out)` with `first` the block's first element, on rayon above
+/// the elementwise threshold. Each block zeroes its own output first ([`filled`]).
+/// Rows of length 0 leave nothing to compute: the buffer is all zeros.
 fn rows_new<T: Element>(len: usize, n: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) -> Vec<T> {
+    if n == 0 {
+        return vec![T::zero(); len];
+    }
     let block = n * rows_per_block(n);
     filled(len, block, len >= PARALLEL_THRESHOLD, |i, o| f(i * block, o))
+}
+
+/// [`rows_new`] with one side result per row (`per_row`, as long as the row count):
+/// `f(first, rows_out, their_side)` per block.
+fn rows_new_with<T: Element, S: Send>(
+    len: usize,
+    n: usize,
+    per_row: &mut [S],
+    f: impl Fn(usize, &mut [T], &mut [S]) + Sync + Send,
+) -> Vec<T> {
+    if n == 0 {
+        return vec![T::zero(); len];
+    }
+    let rows = rows_per_block(n);
+    let block = n * rows;
+    filled_with(len, block, len >= PARALLEL_THRESHOLD, per_row, rows, |i, o, side| f(i * block, o, side))
 }
 
 /// [`rows_new`] over the rows of `x`: `f(rows_in, rows_out)` per block.
@@ -367,9 +386,6 @@ pub(crate) fn sum_lanes<T: Element>(x: &[T]) -> T {
 /// Softmax of each contiguous row of length `n`: `e^(x−m) / Σ e^(x−m)`, `m` the
 /// row's maximum, the exponentials with the slice kernel (vectorised for f32).
 pub(crate) fn softmax_rows<T: Element>(x: &[T], n: usize) -> Vec<T> {
-    if n == 0 {
-        return vec![T::zero(); x.len()];
-    }
     for_row_blocks(x, n, |xs, os| {
         for (row, o) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)) {
             o.copy_from_slice(row);
@@ -389,9 +405,6 @@ pub(crate) fn softmax_in_place<T: Element>(row: &mut [T]) {
 
 /// Log-softmax of each contiguous row: `x − m − ln Σ e^(x−m)`.
 pub(crate) fn log_softmax_rows<T: Element>(x: &[T], n: usize) -> Vec<T> {
-    if n == 0 {
-        return vec![T::zero(); x.len()];
-    }
     for_row_blocks(x, n, |xs, os| {
         for (row, o) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)) {
             let m = row_shift(row);
@@ -405,9 +418,6 @@ pub(crate) fn log_softmax_rows<T: Element>(x: &[T], n: usize) -> Vec<T> {
 
 /// Softmax's gradient per row from its output: `y·(dy − Σ dy·y)`.
 pub(crate) fn softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize) -> Vec<T> {
-    if n == 0 {
-        return vec![T::zero(); dy.len()];
-    }
     for_row_blocks2(dy, y, n, |d, y, o| {
         for ((o, d), y) in o.chunks_exact_mut(n).zip(d.chunks_exact(n)).zip(y.chunks_exact(n)) {
             let dot = dot_lanes(d, y);
@@ -418,9 +428,6 @@ pub(crate) fn softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize) -> 
 
 /// Log-softmax's gradient per row from its output: `dy − e^y·Σ dy`.
 pub(crate) fn log_softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize) -> Vec<T> {
-    if n == 0 {
-        return vec![T::zero(); dy.len()];
-    }
     for_row_blocks2(dy, y, n, |d, y, o| {
         T::unary(Unary::Exp, y, o);
         for (o, d) in o.chunks_exact_mut(n).zip(d.chunks_exact(n)) {
@@ -430,21 +437,16 @@ pub(crate) fn log_softmax_backward_rows<T: Element>(dy: &[T], y: &[T], n: usize)
     })
 }
 
-/// Cross-entropy from logits, row by row (`n` classes, `n` > 0): returns the softmax
+/// Cross-entropy from logits, row by row (`n` classes): returns the softmax
 /// `e^(z−m) / Σ e^(z−m)` and per row the loss `ln Σ e^(z−m) + m − z_label`, with `m`
 /// the row's shift ([`row_shift`]: the maximum, or 0 when it is not finite, so +∞
 /// propagates). The exponentials with the slice kernel, rows in parallel blocks.
-/// Labels must be in range.
+/// Labels must be in range (so with `n` = 0 there are no rows).
 pub(crate) fn cross_entropy_rows<T: Element>(logits: &[T], labels: &[usize], n: usize) -> (Vec<T>, Vec<T>) {
     let mut losses = vec![T::zero(); labels.len()];
-    let rows = rows_per_block(n);
-    let block = n * rows;
-    let parallel = logits.len() >= PARALLEL_THRESHOLD;
-    let probabilities = filled_with(logits.len(), block, parallel, &mut losses, rows, |i, os, losses| {
-        let zs = &logits[i * block..][..os.len()];
-        let labels = &labels[i * rows..];
-        for (((z, o), loss), &label) in zs.chunks_exact(n).zip(os.chunks_exact_mut(n)).zip(losses).zip(labels)
-        {
+    let probabilities = rows_new_with(logits.len(), n, &mut losses, |at, os, losses| {
+        let rows = logits[at..].chunks_exact(n).zip(os.chunks_exact_mut(n)).zip(losses);
+        for (((z, o), loss), &label) in rows.zip(&labels[at / n..]) {
             let shift = row_shift(z);
             o.iter_mut().zip(z).for_each(|(o, &v)| *o = v - shift);
             T::unary_in_place(Unary::Exp, o);
@@ -458,7 +460,7 @@ pub(crate) fn cross_entropy_rows<T: Element>(logits: &[T], labels: &[usize], n: 
 }
 
 /// Cross-entropy's gradient from the forward's softmax: `(p − onehot(label))·dy`
-/// per row, `dy` one value per row (`n` > 0).
+/// per row, `dy` one value per row.
 pub(crate) fn cross_entropy_backward_rows<T: Element>(
     p: &[T],
     labels: &[usize],
@@ -486,15 +488,9 @@ pub(crate) fn layer_norm_rows<T: Element>(
     beta: Option<&[T]>,
 ) -> (Vec<T>, Vec<(T, T)>) {
     let mut stats = vec![(T::zero(), T::zero()); x.len().checked_div(n).unwrap_or(0)];
-    if n == 0 {
-        return (vec![T::zero(); x.len()], stats);
-    }
     let count = T::from_usize(n);
-    let rows = rows_per_block(n);
-    let block = n * rows;
-    let y = filled_with(x.len(), block, x.len() >= PARALLEL_THRESHOLD, &mut stats, rows, |i, os, sts| {
-        let xs = &x[i * block..][..os.len()];
-        for ((r, o), st) in xs.chunks_exact(n).zip(os.chunks_exact_mut(n)).zip(sts) {
+    let y = rows_new_with(x.len(), n, &mut stats, |at, os, sts| {
+        for ((r, o), st) in x[at..].chunks_exact(n).zip(os.chunks_exact_mut(n)).zip(sts) {
             let mean = sum_lanes(r) / count;
             o.iter_mut().zip(r).for_each(|(o, &v)| *o = v - mean);
             let var = dot_lanes(o, o) / count;
@@ -515,9 +511,6 @@ pub(crate) fn layer_norm_rows<T: Element>(
 /// `x̂ = (x − μ)·r` again from the forward's per-row statistics, as
 /// [`layer_norm_rows`] computed it.
 pub(crate) fn layer_norm_xhat<T: Element>(x: &[T], stats: &[(T, T)], n: usize) -> Vec<T> {
-    if n == 0 {
-        return vec![T::zero(); x.len()];
-    }
     rows_new(x.len(), n, |at, os| {
         let rows = os.chunks_exact_mut(n).zip(x[at..].chunks_exact(n)).zip(&stats[at / n..]);
         for ((o, r), &(mean, rstd)) in rows {
@@ -534,9 +527,6 @@ pub(crate) fn layer_norm_backward_rows<T: Element>(
     stats: &[(T, T)],
     n: usize,
 ) -> Vec<T> {
-    if n == 0 {
-        return vec![T::zero(); g.len()];
-    }
     let count = T::from_usize(n);
     rows_new(g.len(), n, |at, os| {
         let rows = os.chunks_exact_mut(n).zip(g[at..].chunks_exact(n)).zip(xhat[at..].chunks_exact(n));

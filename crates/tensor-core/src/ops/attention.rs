@@ -145,7 +145,7 @@ impl Attention {
     /// head) pair's block, on rayon when large. Each block is zeroed by the task that
     /// fills it ([`kernels::filled`]): the 2 MiB of gpt-char's probabilities had been
     /// zeroed in one serial pass.
-    fn for_each_pair<T: Element>(self, f: impl Fn(usize, usize, &mut [T]) + Sync + Send) -> Vec<T> {
+    fn pairs_new<T: Element>(self, f: impl Fn(usize, usize, &mut [T]) + Sync + Send) -> Vec<T> {
         let d = self.dims;
         kernels::filled(d.pairs() * d.scores(), d.scores(), d.parallel(), |pair, p| {
             f(pair / d.heads, pair % d.heads, p)
@@ -159,7 +159,7 @@ impl Attention {
         let d = self.dims;
         let scale: T = d.scale();
         let out = SharedOut(y.as_mut_ptr());
-        self.for_each_pair(|b, h, p| {
+        self.pairs_new(|b, h, p| {
             // SAFETY: `p` is this pair's own Tq × Tk block; q's and k's matrices are
             // inside their buffers (`check`); the output matrix (b, h) is inside `y`
             // and no other pair writes it (pairs' matrices are disjoint); `y` is a
@@ -212,7 +212,7 @@ impl Attention {
         let scale: T = d.scale();
         let [dq, dk, dv] = grads;
         // dS per pair, a scratch buffer dropped at the end.
-        self.for_each_pair(|b, h, ds: &mut [T]| {
+        self.pairs_new(|b, h, ds: &mut [T]| {
             let pair = b * d.heads + h;
             let p = &probs[pair * d.scores()..][..d.scores()];
             let pv = |transposed| {
